@@ -1,0 +1,40 @@
+# InfusionControl: the two commands.
+#   make demo   run the main job on simulated hardware
+#   make test   run the whole test suite
+# Both first install the system libraries the package links against (Debian/Ubuntu), using sudo
+# when not root, and skip the install when everything is already there.
+
+SWIFT       ?= swift
+SYSTEM_DEPS := libudev-dev libusb-1.0-0-dev pkg-config
+SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BIN         := .build/debug
+
+.PHONY: demo test deps build bench clean
+
+deps:
+	@missing=""; \
+	for p in $(SYSTEM_DEPS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing system packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else \
+	  echo "System packages present: $(SYSTEM_DEPS)"; \
+	fi
+
+build: deps
+	$(SWIFT) build --product infusionctl
+
+demo: build
+	$(BIN)/infusionctl demo
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+bench: deps
+	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark
+
+clean:
+	rm -rf .build

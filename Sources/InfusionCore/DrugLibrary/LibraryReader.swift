@@ -1,0 +1,406 @@
+import Foundation
+import TOMLKit
+
+/// Reads the TOML tree into a `DrugLibrary`, collecting every problem instead of stopping at the first.
+struct LibraryReader {
+    let source: String
+    let locator: KeyLocator
+    private(set) var issues: [DrugLibraryIssue] = []
+
+    init(source: String, locator: KeyLocator) {
+        self.source = source
+        self.locator = locator
+    }
+
+    mutating func report(_ path: String?, _ problem: String, fix: String) {
+        issues.append(DrugLibraryIssue(
+            file: source, line: path.flatMap { locator.line(of: $0) }, key: path, problem: problem, fix: fix))
+    }
+
+    // MARK: Tables
+
+    /// A table being read: remembers which keys were used, so leftovers can be reported as unknown.
+    struct Table {
+        let path: String
+        let table: TOMLTable
+        var used: Set<String> = []
+        func key(_ name: String) -> String { path.isEmpty ? name : "\(path).\(name)" }
+    }
+
+    mutating func finish(_ table: Table, allowed: [String]) {
+        for key in table.table.keys where !table.used.contains(key) {
+            let suggestion = allowed.min { Self.distance($0, key) < Self.distance($1, key) }
+            let hint = suggestion.map { Self.distance($0, key) <= 3 ? "did you mean \"\($0)\"? " : "" } ?? ""
+            report(table.key(key), "unknown key \"\(key)\"",
+                   fix: "\(hint)remove it or use one of: \(allowed.joined(separator: ", "))")
+        }
+    }
+
+    private static func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var row = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var previous = row[0]
+            row[0] = i
+            for j in stride(from: 1, through: b.count, by: 1) {
+                let saved = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+                previous = saved
+            }
+        }
+        return row[b.count]
+    }
+
+    // MARK: Values
+
+    mutating func string(_ t: inout Table, _ name: String, required: Bool = true) -> String? {
+        t.used.insert(name)
+        guard let value = t.table[name] else {
+            if required { report(t.key(name), "missing required key \"\(name)\"", fix: "add `\(name) = \"…\"` to [\(t.path)]") }
+            return nil
+        }
+        guard let text = value.string else {
+            report(t.key(name), "\"\(name)\" must be a string, not a \(value.type)", fix: "write it in double quotes")
+            return nil
+        }
+        guard !text.trimmingCharacters(in: .whitespaces).isEmpty else {
+            report(t.key(name), "\"\(name)\" is empty", fix: "give it a value")
+            return nil
+        }
+        return text
+    }
+
+    /// A quantity written as a string with its unit ("0.5 mg/kg/h"); must be positive unless `allowZero`.
+    mutating func quantity<Q: PhysicalQuantity>(
+        _ t: inout Table, _ name: String, _ type: Q.Type, required: Bool = true, allowZero: Bool = false
+    ) -> Q? {
+        t.used.insert(name)
+        guard let value = t.table[name] else {
+            if required {
+                report(t.key(name), "missing required key \"\(name)\"",
+                       fix: "add `\(name) = \"<number> <unit>\"` with a unit of \(Q.Unit.acceptedSymbols)")
+            }
+            return nil
+        }
+        guard let text = value.string else {
+            report(t.key(name), "\"\(name)\" must be a quoted quantity with its unit, not a bare \(value.type)",
+                   fix: "write it as \"<number> <unit>\", e.g. \"\(value.debugDescription) \(Q.Unit.canonical.symbol)\"")
+            return nil
+        }
+        do {
+            let q = try Q.parse(text)
+            return checkSign(q.canonicalValue, t.key(name), allowZero: allowZero) ? q : nil
+        } catch {
+            report(t.key(name), error.description, fix: "write \"<number> <unit>\" with a unit of \(Q.Unit.acceptedSymbols)")
+            return nil
+        }
+    }
+
+    mutating func duration(_ t: inout Table, _ name: String, required: Bool = true, allowZero: Bool = false) -> Duration? {
+        t.used.insert(name)
+        guard let value = t.table[name] else {
+            if required { report(t.key(name), "missing required key \"\(name)\"", fix: "add `\(name) = \"<number> s|min|h\"`") }
+            return nil
+        }
+        guard let text = value.string else {
+            report(t.key(name), "\"\(name)\" must be a quoted duration with its unit, not a bare \(value.type)",
+                   fix: "write it as \"\(value.debugDescription) s\", \"… min\" or \"… h\"")
+            return nil
+        }
+        do {
+            let d = try Duration.parse(text)
+            return checkSign(d.seconds, t.key(name), allowZero: allowZero) ? d : nil
+        } catch {
+            report(t.key(name), error.description, fix: "write \"<number> <unit>\" with a unit of \(DurationUnit.acceptedSymbols)")
+            return nil
+        }
+    }
+
+    private mutating func checkSign(_ value: Double, _ path: String, allowZero: Bool) -> Bool {
+        if value > 0 || (allowZero && value == 0) { return true }
+        report(path, allowZero ? "must not be negative" : "must be greater than zero",
+               fix: "a zero limit would block or disable the rule; use a positive value")
+        return false
+    }
+
+    mutating func subtable(_ parent: inout Table, _ name: String) -> Table? {
+        parent.used.insert(name)
+        guard let value = parent.table[name] else {
+            report(parent.key(name), "missing table [\(parent.key(name))]", fix: "add the [\(parent.key(name))] table")
+            return nil
+        }
+        guard let table = value.table else {
+            report(parent.key(name), "\"\(name)\" must be a table", fix: "write it as [\(parent.key(name))]")
+            return nil
+        }
+        return Table(path: parent.key(name), table: table)
+    }
+
+    mutating func tableArray(_ parent: inout Table, _ name: String) -> [Table]? {
+        parent.used.insert(name)
+        guard let value = parent.table[name] else {
+            report(parent.key(name), "missing [[\(parent.key(name))]] entries", fix: "add at least one [[\(name)]] table")
+            return nil
+        }
+        guard let array = value.array else {
+            report(parent.key(name), "\"\(name)\" must be an array of tables", fix: "write each entry as [[\(name)]]")
+            return nil
+        }
+        var tables: [Table] = []
+        for (index, element) in array.enumerated() {
+            let path = "\(parent.key(name))[\(index)]"
+            guard let table = element.table else {
+                report(path, "entry \(index) of \"\(name)\" is not a table", fix: "write each entry as [[\(name)]]")
+                continue
+            }
+            tables.append(Table(path: path, table: table))
+        }
+        if tables.isEmpty { report(parent.key(name), "no \(name) entries", fix: "add at least one [[\(name)]] table") }
+        return tables
+    }
+
+    /// Checks hard-min ≤ soft-min ≤ soft-max ≤ hard-max, reporting each pair out of order.
+    mutating func checkOrder<V: Comparable>(_ path: String, _ values: [(String, V?)]) {
+        let present = values.compactMap { name, value in value.map { (name, $0) } }
+        for (lower, upper) in zip(present, present.dropFirst()) where lower.1 > upper.1 {
+            report("\(path).\(lower.0)", "\(lower.0) is above \(upper.0)",
+                   fix: "limits must satisfy \(values.map(\.0).joined(separator: " ≤ ")); a soft limit never lies beyond its hard limit")
+        }
+    }
+
+    // MARK: The library
+
+    mutating func readLibrary(_ root: TOMLTable, checksum: LibraryChecksum.Outcome) -> DrugLibrary? {
+        var top = Table(path: "", table: root)
+        top.used.insert("format")
+        if let format = root["format"] {
+            if format.int != DrugLibrary.formatVersion {
+                report("format", "unsupported format \(format.debugDescription)",
+                       fix: "this version of InfusionControl reads format = \(DrugLibrary.formatVersion)")
+            }
+        } else {
+            report("format", "missing required key \"format\"", fix: "add `format = \(DrugLibrary.formatVersion)` at the top")
+        }
+        var name: String?, version: String?
+        if var header = subtable(&top, "library") {
+            name = string(&header, "name")
+            version = string(&header, "version")
+            header.used.insert("sha256")
+            finish(header, allowed: ["name", "version", "sha256"])
+        }
+        var profiles: [CareAreaProfile] = []
+        for var entry in tableArray(&top, "profile") ?? [] {
+            if let profile = readProfile(&entry) { profiles.append(profile) }
+        }
+        finish(top, allowed: ["format", "library", "profile"])
+        for (index, profile) in profiles.enumerated() {
+            if profiles[..<index].contains(where: { $0.id.lowercased() == profile.id.lowercased() || $0.name.lowercased() == profile.name.lowercased() }) {
+                report("profile[\(index)].id", "duplicate profile \"\(profile.id)\" (\(profile.name))",
+                       fix: "give each profile a unique id and name")
+            }
+        }
+        guard let name, let version, issues.isEmpty else { return nil }
+        return DrugLibrary(name: name, version: version, sha256: checksum.computed, profiles: profiles, source: source)
+    }
+
+    mutating func readProfile(_ t: inout Table) -> CareAreaProfile? {
+        let id = string(&t, "id")
+        let name = string(&t, "name")
+        let careArea = string(&t, "care_area")
+        if let id, id.contains(where: { $0.isWhitespace }) {
+            report(t.key("id"), "profile id \"\(id)\" contains white space", fix: "use letters, digits and dashes, e.g. \"ketamine-chronic-pain\"")
+        }
+        let start = subtable(&t, "start_checks").flatMap { table -> StartChecks? in var table = table; return readStartChecks(&table) }
+        let monitoring = subtable(&t, "monitoring").flatMap { table -> MonitoringRules? in var table = table; return readMonitoring(&table) }
+        let alarms = subtable(&t, "alarms").flatMap { table -> AlarmSettings? in var table = table; return readAlarms(&table) }
+        var drugs: [DrugEntry] = []
+        for var entry in tableArray(&t, "drug") ?? [] {
+            if let drug = readDrug(&entry) { drugs.append(drug) }
+        }
+        for (index, drug) in drugs.enumerated() where drugs[..<index].contains(where: { $0.name.lowercased() == drug.name.lowercased() }) {
+            report("\(t.path).drug[\(index)].name", "duplicate drug \"\(drug.name)\" in this profile",
+                   fix: "list each drug once per profile, with all its concentrations in one entry")
+        }
+        finish(t, allowed: ["id", "name", "care_area", "start_checks", "monitoring", "alarms", "drug"])
+        guard let id, let name, let careArea, let start, let monitoring, let alarms else { return nil }
+        return CareAreaProfile(id: id, name: name, careArea: careArea, drugs: drugs, startChecks: start, monitoring: monitoring, alarms: alarms)
+    }
+
+    mutating func readStartChecks(_ t: inout Table) -> StartChecks? {
+        let spo2 = quantity(&t, "spo2_min", Percentage.self)
+        let pulseMin = quantity(&t, "pulse_min", PulseRate.self)
+        let pulseMax = quantity(&t, "pulse_max", PulseRate.self)
+        let age = duration(&t, "vitals_max_age")
+        checkPercent(t.key("spo2_min"), spo2)
+        checkOrder(t.path, [("pulse_min", pulseMin), ("pulse_max", pulseMax)])
+        finish(t, allowed: ["spo2_min", "pulse_min", "pulse_max", "vitals_max_age"])
+        guard let spo2, let pulseMin, let pulseMax, let age else { return nil }
+        return StartChecks(spo2Minimum: spo2, pulseMinimum: pulseMin, pulseMaximum: pulseMax, vitalsMaxAge: age)
+    }
+
+    private mutating func checkPercent(_ path: String, _ value: Percentage?) {
+        if let value, value.percent > 100 { report(path, "an SpO2 threshold above 100 % can never be met", fix: "use a value from 50 to 100 %") }
+        if let value, value.percent < 50 { report(path, "an SpO2 threshold below 50 % would never protect the patient", fix: "use a value from 50 to 100 %") }
+    }
+
+    mutating func readMonitoring(_ t: inout Table) -> MonitoringRules? {
+        let spo2Pause = quantity(&t, "spo2_pause_below", Percentage.self)
+        let spo2Hold = duration(&t, "spo2_pause_hold")
+        let spo2Immediate = quantity(&t, "spo2_immediate_pause_below", Percentage.self)
+        let spo2Warning = quantity(&t, "spo2_warning_at_or_below", Percentage.self)
+        let spo2WarningHold = duration(&t, "spo2_warning_hold", allowZero: true)
+        let pulseAbove = quantity(&t, "pulse_pause_above", PulseRate.self)
+        let pulseBelow = quantity(&t, "pulse_pause_below", PulseRate.self)
+        let pulseHold = duration(&t, "pulse_pause_hold", allowZero: true)
+        let pulseWarning = quantity(&t, "pulse_warning_above", PulseRate.self)
+        let pulseWarningHold = duration(&t, "pulse_warning_hold", allowZero: true)
+        let invalidAfter = duration(&t, "invalid_signal_alarm_after", allowZero: true)
+        let lossAlarm = duration(&t, "monitoring_loss_alarm_after")
+        let lossPause = duration(&t, "monitoring_loss_pause_after")
+        let maxAge = duration(&t, "sample_max_age")
+        let stopDeadline = duration(&t, "stop_confirmation_deadline")
+        let rateTolerance = quantity(&t, "rate_tolerance", Percentage.self)
+        let rateHold = duration(&t, "rate_mismatch_hold", allowZero: true)
+        let volumeTolerance = quantity(&t, "volume_tolerance", Volume.self)
+
+        for (key, value) in [("spo2_pause_below", spo2Pause), ("spo2_immediate_pause_below", spo2Immediate), ("spo2_warning_at_or_below", spo2Warning)] {
+            checkPercent(t.key(key), value)
+        }
+        checkOrder(t.path, [("spo2_immediate_pause_below", spo2Immediate), ("spo2_pause_below", spo2Pause)])
+        checkOrder(t.path, [("spo2_pause_below", spo2Pause), ("spo2_warning_at_or_below", spo2Warning)])
+        checkOrder(t.path, [("pulse_pause_below", pulseBelow), ("pulse_warning_above", pulseWarning), ("pulse_pause_above", pulseAbove)])
+        checkOrder(t.path, [("invalid_signal_alarm_after", invalidAfter), ("monitoring_loss_pause_after", lossPause)])
+        checkOrder(t.path, [("monitoring_loss_alarm_after", lossAlarm), ("monitoring_loss_pause_after", lossPause)])
+        if let spo2Hold, spo2Hold < .seconds(10) || spo2Hold > .seconds(30) {
+            report(t.key("spo2_pause_hold"), "the SpO2 pause hold time must be 10 to 30 s (R-MON-01), not \(spo2Hold.humanReadable)",
+                   fix: "choose a hold time from 10 s to 30 s")
+        }
+        if let rateTolerance, rateTolerance.percent >= 100 {
+            report(t.key("rate_tolerance"), "a rate tolerance of 100 % or more never detects a wrong rate", fix: "use a few percent, e.g. \"5 %\"")
+        }
+        if let stopDeadline, stopDeadline > .seconds(10) {
+            report(t.key("stop_confirmation_deadline"), "a stop confirmation deadline over 10 s leaves an unconfirmed stop unalarmed too long",
+                   fix: "use at most 10 s (clinical.md R-MON-09 proposes 2 s)")
+        }
+        finish(t, allowed: ["spo2_pause_below", "spo2_pause_hold", "spo2_immediate_pause_below", "spo2_warning_at_or_below",
+                            "spo2_warning_hold", "pulse_pause_above", "pulse_pause_below", "pulse_pause_hold", "pulse_warning_above",
+                            "pulse_warning_hold", "invalid_signal_alarm_after", "monitoring_loss_alarm_after",
+                            "monitoring_loss_pause_after", "sample_max_age", "stop_confirmation_deadline", "rate_tolerance",
+                            "rate_mismatch_hold", "volume_tolerance"])
+        guard let spo2Pause, let spo2Hold, let spo2Immediate, let spo2Warning, let spo2WarningHold, let pulseAbove, let pulseBelow,
+              let pulseHold, let pulseWarning, let pulseWarningHold, let invalidAfter, let lossAlarm, let lossPause, let maxAge,
+              let stopDeadline, let rateTolerance, let rateHold, let volumeTolerance else { return nil }
+        return MonitoringRules(
+            spo2PauseBelow: spo2Pause, spo2PauseHold: spo2Hold, spo2ImmediatePauseBelow: spo2Immediate,
+            spo2WarningAtOrBelow: spo2Warning, spo2WarningHold: spo2WarningHold, pulsePauseAbove: pulseAbove,
+            pulsePauseBelow: pulseBelow, pulsePauseHold: pulseHold, pulseWarningAbove: pulseWarning,
+            pulseWarningHold: pulseWarningHold, invalidSignalAlarmAfter: invalidAfter, monitoringLossAlarmAfter: lossAlarm,
+            monitoringLossPauseAfter: lossPause, sampleMaxAge: maxAge, stopConfirmationDeadline: stopDeadline,
+            rateTolerance: rateTolerance, rateMismatchHold: rateHold, volumeTolerance: volumeTolerance)
+    }
+
+    mutating func readAlarms(_ t: inout Table) -> AlarmSettings? {
+        let audio = duration(&t, "audio_pause_max")
+        let escalate = duration(&t, "escalate_medium_after")
+        if let audio, audio > .seconds(300) {
+            report(t.key("audio_pause_max"), "an audio pause longer than 5 min silences alarms too long",
+                   fix: "use at most 300 s (clinical.md R-ALM-03 proposes 120 s)")
+        }
+        finish(t, allowed: ["audio_pause_max", "escalate_medium_after"])
+        guard let audio, let escalate else { return nil }
+        return AlarmSettings(audioPauseMax: audio, escalateMediumAfter: escalate)
+    }
+
+    mutating func readDrug(_ t: inout Table) -> DrugEntry? {
+        let name = string(&t, "name")
+        var concentrations: [Concentration] = []
+        t.used.insert("concentrations")
+        if let value = t.table["concentrations"] {
+            if let array = value.array, !array.isEmpty {
+                for (index, element) in array.enumerated() {
+                    let path = t.key("concentrations")
+                    guard let text = element.string else {
+                        report(path, "concentration \(index + 1) must be a quoted quantity such as \"1 mg/mL\"", fix: "quote it with its unit")
+                        continue
+                    }
+                    do {
+                        let c = try Concentration.parse(text)
+                        if !c.isPositive { report(path, "concentration \"\(text)\" must be greater than zero", fix: "remove it") }
+                        else if concentrations.contains(c) { report(path, "concentration \"\(text)\" is listed twice", fix: "list each concentration once") }
+                        else { concentrations.append(c) }
+                    } catch {
+                        report(path, error.description, fix: "write concentrations like \"1 mg/mL\"")
+                    }
+                }
+            } else {
+                report(t.key("concentrations"), "\"concentrations\" must be a non-empty array of quantities",
+                       fix: "write concentrations = [\"1 mg/mL\", \"2 mg/mL\"]")
+            }
+        } else {
+            report(t.key("concentrations"), "missing required key \"concentrations\"", fix: "add concentrations = [\"1 mg/mL\"]")
+        }
+        var doseUnit: WeightBasedDoseRateUnit?
+        if let text = string(&t, "dose_unit") {
+            doseUnit = WeightBasedDoseRateUnit.unit(named: text)
+            if doseUnit == nil {
+                report(t.key("dose_unit"), "unsupported dosing unit \"\(text)\"",
+                       fix: "use a weight-based dose-rate unit: \(WeightBasedDoseRateUnit.acceptedSymbols)")
+            }
+        }
+        var bolusUnit: WeightBasedDoseUnit?
+        if let text = string(&t, "bolus_unit") {
+            bolusUnit = WeightBasedDoseUnit.unit(named: text)
+            if bolusUnit == nil {
+                report(t.key("bolus_unit"), "unsupported bolus unit \"\(text)\"", fix: "use one of \(WeightBasedDoseUnit.acceptedSymbols)")
+            }
+        }
+        let weightMin = quantity(&t, "weight_min", BodyWeight.self)
+        let weightMax = quantity(&t, "weight_max", BodyWeight.self)
+        let rateHardMin = quantity(&t, "dose_rate_hard_min", WeightBasedDoseRate.self, required: false)
+        let rateSoftMin = quantity(&t, "dose_rate_soft_min", WeightBasedDoseRate.self, required: false)
+        let rateSoftMax = quantity(&t, "dose_rate_soft_max", WeightBasedDoseRate.self)
+        let rateHardMax = quantity(&t, "dose_rate_hard_max", WeightBasedDoseRate.self)
+        let cap = quantity(&t, "absolute_rate_cap", DoseRate.self)
+        let loadSoftMax = quantity(&t, "loading_dose_soft_max", WeightBasedDose.self)
+        let loadHardMax = quantity(&t, "loading_dose_hard_max", WeightBasedDose.self)
+        let loadHardMinDuration = duration(&t, "loading_min_duration_hard")
+        let loadSoftMinDuration = duration(&t, "loading_min_duration_soft", required: false)
+        let cumulativeSoft = quantity(&t, "cumulative_dose_soft_max", WeightBasedDose.self)
+        let cumulativeHard = quantity(&t, "cumulative_dose_hard_max", WeightBasedDose.self)
+        let durationSoft = duration(&t, "duration_soft_max")
+        let durationHard = duration(&t, "duration_hard_max")
+        var end: EndOfInfusionAction?
+        if let text = string(&t, "end_of_infusion") {
+            end = EndOfInfusionAction(rawValue: text.lowercased())
+            if end == nil {
+                report(t.key("end_of_infusion"), "unsupported end-of-infusion action \"\(text)\"",
+                       fix: "use \"stop\" (KVO of drug-containing solution counts toward the dose and is not supported)")
+            }
+        }
+        checkOrder(t.path, [("weight_min", weightMin), ("weight_max", weightMax)])
+        checkOrder(t.path, [("dose_rate_hard_min", rateHardMin), ("dose_rate_soft_min", rateSoftMin),
+                            ("dose_rate_soft_max", rateSoftMax), ("dose_rate_hard_max", rateHardMax)])
+        checkOrder(t.path, [("loading_dose_soft_max", loadSoftMax), ("loading_dose_hard_max", loadHardMax)])
+        checkOrder(t.path, [("loading_min_duration_hard", loadHardMinDuration), ("loading_min_duration_soft", loadSoftMinDuration)])
+        checkOrder(t.path, [("cumulative_dose_soft_max", cumulativeSoft), ("cumulative_dose_hard_max", cumulativeHard)])
+        checkOrder(t.path, [("duration_soft_max", durationSoft), ("duration_hard_max", durationHard)])
+        finish(t, allowed: ["name", "concentrations", "dose_unit", "bolus_unit", "weight_min", "weight_max",
+                            "dose_rate_hard_min", "dose_rate_soft_min", "dose_rate_soft_max", "dose_rate_hard_max",
+                            "absolute_rate_cap", "loading_dose_soft_max", "loading_dose_hard_max",
+                            "loading_min_duration_hard", "loading_min_duration_soft", "cumulative_dose_soft_max",
+                            "cumulative_dose_hard_max", "duration_soft_max", "duration_hard_max", "end_of_infusion"])
+        guard let name, !concentrations.isEmpty, let doseUnit, let bolusUnit, let weightMin, let weightMax, let rateSoftMax,
+              let rateHardMax, let cap, let loadSoftMax, let loadHardMax, let loadHardMinDuration, let cumulativeSoft,
+              let cumulativeHard, let durationSoft, let durationHard, let end, weightMin <= weightMax else { return nil }
+        return DrugEntry(
+            name: name, concentrations: concentrations, doseRateUnit: doseUnit, bolusDoseUnit: bolusUnit,
+            weightRange: weightMin...weightMax,
+            doseRate: Limits(hardMinimum: rateHardMin, softMinimum: rateSoftMin, softMaximum: rateSoftMax, hardMaximum: rateHardMax),
+            absoluteRateCap: cap,
+            loadingDose: Limits(softMaximum: loadSoftMax, hardMaximum: loadHardMax),
+            loadingDuration: Limits(hardMinimum: loadHardMinDuration, softMinimum: loadSoftMinDuration, hardMaximum: durationHard),
+            cumulativeDose: Limits(softMaximum: cumulativeSoft, hardMaximum: cumulativeHard),
+            sessionDuration: Limits(softMaximum: durationSoft, hardMaximum: durationHard),
+            endOfInfusion: end)
+    }
+}
