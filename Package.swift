@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .executable(name: "infusionctl", targets: ["infusionctl"]),
         .library(name: "InfusionCore", targets: ["InfusionCore"]),
+        .library(name: "DeviceProtocols", targets: ["DeviceProtocols"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -46,6 +47,13 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Pure wire-protocol codecs, one folder per device family; shared by drivers and simulators.
+        .target(
+            name: "DeviceProtocols",
+            dependencies: ["InfusionCore"],
+            swiftSettings: strict
+        ),
+
         // The command-line tool: parses, calls, prints. Nothing depends on it.
         .executableTarget(
             name: "infusionctl",
@@ -64,6 +72,11 @@ let package = Package(
                 "InfusionCore",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DeviceProtocolsTests",
+            dependencies: ["DeviceProtocols"],
             swiftSettings: strict
         ),
         .testTarget(
