@@ -26,8 +26,13 @@ deps:
 build: deps
 	$(SWIFT) build --product infusionctl
 
+# Until the simulated session demo lands, the demo validates a sample ketamine program with the shipped
+# drug library: 80 kg, 0.35 mg/kg/h of 1 mg/mL ketamine for 40 minutes.
 demo: build
-	$(BIN)/infusionctl demo
+	$(BIN)/infusionctl library show --profile ketamine-chronic-pain
+	@echo
+	$(BIN)/infusionctl program validate --profile ketamine-chronic-pain --drug Ketamine \
+	  --concentration "1 mg/mL" --weight "80 kg" --dose "0.35 mg/kg/h" --duration "40 min"
 
 test: deps
 	$(SWIFT) build --build-tests
