@@ -145,7 +145,7 @@ public enum ProgramValidator {
         checkPumpRange(pumpRate, phase: "maintenance", pump: pump, into: &findings)
 
         // R-DL-08: projected cumulative dose, as prescribed (≥ what the rounded rates deliver).
-        let cumulative = loadingDose + Dosing.dose(rate: rate, over: request.duration)
+        let cumulative = loadingDose.exactlyAdding(Dosing.dose(rate: rate, over: request.duration))
         let show = { (q: WeightBasedDose) in q.formatted(in: drug.bolusDoseUnit, fractionDigits: 3) }
         if cumulative > drug.cumulativeDose.hardMaximum {
             findings.hard(.cumulativeDose, "projected session dose \(show(cumulative)) is above the hard maximum \(show(drug.cumulativeDose.hardMaximum)): reduce the dose or the duration", limit: show(drug.cumulativeDose.hardMaximum))

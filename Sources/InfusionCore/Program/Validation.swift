@@ -113,7 +113,7 @@ public struct ProgramCalculation: Hashable, Sendable {
     /// Total session time: loading + maintenance.
     public var totalDuration: Duration { duration + (loading?.duration ?? .zero) }
     /// Total volume of the session at the actual rates.
-    public var totalVolume: Volume { vtbi + (loading?.volume ?? .zero) }
+    public var totalVolume: Volume { vtbi.exactlyAdding(loading?.volume ?? .zero) }
 }
 
 /// A program that passed validation, with its soft-limit confirmation if it needed one. Only the

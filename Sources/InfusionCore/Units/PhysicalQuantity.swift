@@ -80,6 +80,13 @@ extension PhysicalQuantity {
     /// The dimensionless ratio of two quantities of one dimension.
     public static func / (lhs: Self, rhs: Self) -> Double { lhs.canonicalValue / rhs.canonicalValue }
 
+    /// The sum computed exactly in decimal (for limit checks and totals; `+` is plain binary floating
+    /// point, which can be one unit in the last place off and is meant for hot paths).
+    public func exactlyAdding(_ other: Self) -> Self {
+        guard let a = exactCanonicalValue, let b = other.exactCanonicalValue else { return self + other }
+        return Self(exactCanonicalValue: a + b)
+    }
+
     /// True when the magnitude is finite and greater than zero.
     public var isPositive: Bool { canonicalValue.isFinite && canonicalValue > 0 }
 
