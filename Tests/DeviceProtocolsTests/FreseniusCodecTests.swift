@@ -174,6 +174,11 @@ struct FreseniusCodecTests {
         #expect(throws: FreseniusEncodingError.argumentContainsSeparator(argument: "1;2")) {
             try FreseniusCommand.bolus(arguments: ["1;2"]).message()
         }
+        #expect(throws: FreseniusEncodingError.self) { try FreseniusCommand.readVariables([]).message() }
+        #expect(throws: FreseniusEncodingError.self) { try FreseniusCommand.other(code: "ep", arguments: []).message() }
+        #expect(throws: FreseniusMessageError.syntax(text: "LE;", expected: "LE;<variable letters>")) {
+            try FreseniusCommand(message: "LE;")
+        }
         #expect(throws: FreseniusMessageError.syntax(text: "MO;3", expected: "MO;1 or MO;2")) {
             try FreseniusCommand(message: "MO;3")
         }

@@ -26,6 +26,7 @@ public struct AlarisRemoteCode: Hashable, Sendable, CustomStringConvertible {
     /// The four upper-case hex digits sent on the wire.
     public var text: String { AlarisHex.word(value) }
 
+    /// A short human-readable form, for logs.
     public var description: String { text }
 }
 
@@ -65,6 +66,7 @@ public struct AlarisRate: Hashable, Sendable, CustomStringConvertible {
     /// The number field: `3.50`, `0.10`, `1200.00`.
     public var text: String { AlarisDecimal.text(units: hundredths, fractionDigits: 2) }
 
+    /// A short human-readable form, for logs.
     public var description: String { "\(text) \(Self.unitText)" }
 }
 
@@ -100,6 +102,7 @@ public struct AlarisVolume: Hashable, Sendable, CustomStringConvertible {
     /// The number field: `11.000`.
     public var text: String { AlarisDecimal.text(units: thousandths, fractionDigits: 3) }
 
+    /// A short human-readable form, for logs.
     public var description: String { "\(text) \(Self.unitText)" }
 }
 

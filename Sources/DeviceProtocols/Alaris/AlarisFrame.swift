@@ -87,6 +87,7 @@ public enum AlarisFrameError: Error, Hashable, Sendable, CustomStringConvertible
     /// A new `!` arrived before the CR of the previous frame; its `discardedBytes` bytes were dropped.
     case interruptedByNewFrame(discardedBytes: Int)
 
+    /// What went wrong and what to do next, for logs and operator messages.
     public var description: String {
         switch self {
         case .missingStart:

@@ -73,6 +73,7 @@ public struct AlarisMessage: Hashable, Sendable, CustomStringConvertible {
         arguments.indices.contains(index) ? arguments[index] : nil
     }
 
+    /// A short human-readable form, for logs.
     public var description: String { text }
 
     /// True for a byte that may appear inside a field: printable ASCII except `!`, `^` and `|`.
@@ -107,6 +108,7 @@ public enum AlarisMessageError: Error, Hashable, Sendable, CustomStringConvertib
     /// A value cannot be encoded: negative, not finite, or beyond what the field can carry.
     case valueOutOfRange(what: String, value: String, allowed: String)
 
+    /// What went wrong and what to do next, for logs and operator messages.
     public var description: String {
         switch self {
         case .emptyKeyword:

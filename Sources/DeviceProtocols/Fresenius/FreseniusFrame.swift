@@ -63,6 +63,7 @@ public enum FreseniusNAKCode: UInt8, Hashable, Sendable, CaseIterable, CustomStr
     /// `8`: control character inside the frame.
     case controlCharacter = 0x38
 
+    /// A short human-readable form, for logs.
     public var description: String {
         switch self {
         case .receptionProblem: return "NAK 1 (character reception problem)"
@@ -109,6 +110,7 @@ public struct FreseniusAddress: Hashable, Sendable, CustomStringConvertible {
     /// The bytes this address adds to a frame (empty or one digit).
     public var bytes: [UInt8] { character.map { [$0] } ?? [] }
 
+    /// A short human-readable form, for logs.
     public var description: String {
         switch character {
         case nil: return "stand-alone"
@@ -173,6 +175,7 @@ public struct FreseniusFrame: Hashable, Sendable, CustomStringConvertible {
         return frame
     }
 
+    /// A short human-readable form, for logs.
     public var description: String {
         address.character == nil ? message : "\(address): \(message)"
     }
@@ -193,6 +196,7 @@ public enum FreseniusEncodingError: Error, Hashable, Sendable, CustomStringConve
     /// A value cannot be encoded: negative, not finite, or too large for its field.
     case valueOutOfRange(what: String, value: String, allowed: String)
 
+    /// What went wrong and what to do next, for logs and operator messages.
     public var description: String {
         switch self {
         case .emptyMessage:

@@ -36,6 +36,7 @@ public enum FreseniusFrameError: Error, Hashable, Sendable, CustomStringConverti
         }
     }
 
+    /// What went wrong and what to do next, for logs and operator messages.
     public var description: String {
         switch self {
         case let .checksumMismatch(message, received, computed):

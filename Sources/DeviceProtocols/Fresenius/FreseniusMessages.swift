@@ -106,12 +106,20 @@ public enum FreseniusCommand: Hashable, Sendable {
     }
 
     /// The message text (`DC`, `MO;2`, `LE;dr`, `PR;64`). Throws `FreseniusEncodingError` when a
-    /// verbatim argument contains `;`, when the code is not two upper-case letters, or when the whole
+    /// verbatim argument contains `;`, when the code is not two upper-case letters, when `LE`/`DE` has
+    /// no variable letters, or when the whole
     /// message would exceed 80 characters or contain a byte outside 0x20...0x7D.
     public func message() throws(FreseniusEncodingError) -> String {
         let code = self.code
         guard code.utf8.count == 2, code.utf8.allSatisfy({ (0x41...0x5A).contains($0) }) else {
             throw .invalidCharacter(message: code, byte: code.utf8.first { !(0x41...0x5A).contains($0) } ?? 0)
+        }
+        switch self {
+        case let .readVariables(ids), let .enableSpontaneousVariables(ids):
+            guard !ids.isEmpty else {
+                throw .valueOutOfRange(what: "\(code) variable list", value: "(empty)", allowed: "at least one of a e m d r k s i b")
+            }
+        default: break
         }
         let arguments = self.arguments
         if let bad = arguments.first(where: { $0.contains(";") }) { throw .argumentContainsSeparator(argument: bad) }
@@ -375,6 +383,7 @@ public enum FreseniusMessageError: Error, Hashable, Sendable, CustomStringConver
         }
     }
 
+    /// What went wrong and what to do next, for logs and operator messages.
     public var description: String {
         switch self {
         case let .messageTooLong(length):
@@ -553,6 +562,7 @@ public enum FreseniusApplicationError: Hashable, Sendable, CustomStringConvertib
         }
     }
 
+    /// The code, its meaning and what to do next, for logs and operator messages.
     public var description: String {
         "Fresenius error \(FreseniusHex.text(UInt32(code), minimumDigits: 2)): \(meaning); \(advice)"
     }

@@ -48,6 +48,7 @@ public struct FreseniusRate: Hashable, Sendable, CustomStringConvertible {
     /// The upper-case hex field (`64`).
     public var hex: String { FreseniusHex.text(tenths) }
 
+    /// A short human-readable form, for logs.
     public var description: String { value.formatted(fractionDigits: 1) }
 }
 
@@ -94,6 +95,7 @@ public struct FreseniusVolume: Hashable, Sendable, CustomStringConvertible {
     /// The upper-case hex field (`3E8`).
     public var hex: String { FreseniusHex.text(thousandths) }
 
+    /// A short human-readable form, for logs.
     public var description: String { value.formatted(fractionDigits: 3) }
 }
 
@@ -144,6 +146,7 @@ public enum FreseniusVariableID: UInt8, Hashable, Sendable, CaseIterable, Custom
     /// The letter on the wire.
     public var letter: Character { Character(Unicode.Scalar(rawValue)) }
 
+    /// A short human-readable form, for logs.
     public var description: String { String(letter) }
 }
 
