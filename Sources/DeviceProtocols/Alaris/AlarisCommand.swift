@@ -33,7 +33,8 @@ public struct AlarisRemoteCode: Hashable, Sendable, CustomStringConvertible {
 /// An infusion rate as the Asena takes it: mL/h with exactly two decimals (`3.50`).
 ///
 /// The only way to build one from a requested rate rounds **down** to 0.01 mL/h (toward less drug)
-/// and keeps both values, so a driver can report what was actually set.
+/// and keeps both values, so a driver can report what was actually set. Equality compares both the
+/// request and the result; compare `value` (or `text`) to ask whether two rates send the same thing.
 public struct AlarisRate: Hashable, Sendable, CustomStringConvertible {
     /// The step of the rate field: 0.01 mL/h.
     public static let resolution = VolumeRate.millilitresPerHour(0.01)
