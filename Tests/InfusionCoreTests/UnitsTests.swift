@@ -206,6 +206,21 @@ struct ClockTests {
         }
     }
 
+    @Test("a scaled clock runs faster by its speed and scales real waits down")
+    func scaledClock() throws {
+        let clock = ScaledClock(speed: 100)
+        #expect(clock.realDuration(of: .seconds(1)) == .milliseconds(10))
+        #expect(SystemMonotonicClock().realDuration(of: .seconds(1)) == .seconds(1))
+        let first = clock.now()
+        let realStart = SystemMonotonicClock().now()
+        var realNow = realStart
+        while realNow - realStart < .milliseconds(20) { realNow = SystemMonotonicClock().now() }
+        let elapsed = clock.now() - first
+        // At least 20 ms × 100 of clock time have passed (a busy machine can only add to it).
+        #expect(elapsed >= .seconds(2))
+        #expect(ScaledClock(speed: -3).speed == 1)
+    }
+
     @Test("instant arithmetic saturates instead of trapping")
     func saturation() {
         let late = MonotonicInstant(nanoseconds: .max - 1)
