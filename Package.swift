@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "infusionctl", targets: ["infusionctl"]),
         .library(name: "InfusionCore", targets: ["InfusionCore"]),
         .library(name: "DeviceProtocols", targets: ["DeviceProtocols"]),
+        .library(name: "DeviceSimulators", targets: ["DeviceSimulators"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -54,6 +55,18 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Simulated devices and the virtual patient (pure models; Simulator/README.md).
+        .target(
+            name: "DeviceSimulators",
+            dependencies: [
+                "InfusionCore",
+                "DeviceProtocols",
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            path: "Simulator/Sources/DeviceSimulators",
+            swiftSettings: strict
+        ),
+
         // The command-line tool: parses, calls, prints. Nothing depends on it.
         .executableTarget(
             name: "infusionctl",
@@ -80,6 +93,11 @@ let package = Package(
                 "DeviceProtocols",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DeviceSimulatorsTests",
+            dependencies: ["DeviceSimulators"],
             swiftSettings: strict
         ),
         .testTarget(
