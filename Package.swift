@@ -76,7 +76,10 @@ let package = Package(
         ),
         .testTarget(
             name: "DeviceProtocolsTests",
-            dependencies: ["DeviceProtocols"],
+            dependencies: [
+                "DeviceProtocols",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
