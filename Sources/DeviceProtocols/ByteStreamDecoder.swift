@@ -16,6 +16,9 @@ public protocol ByteStreamDecoder: Sendable {
 }
 
 extension ByteStreamDecoder {
+    /// Decoders that never complete two messages with one byte have nothing pending.
+    public mutating func nextPending() -> Output? { nil }
+
     /// Consumes `bytes` in order and calls `body` for every message they complete, in stream order.
     /// Does not allocate (no intermediate array); `body` runs synchronously on the caller's thread.
     public mutating func push<Bytes: Sequence<UInt8>>(
@@ -23,6 +26,7 @@ extension ByteStreamDecoder {
     ) rethrows {
         for byte in bytes {
             if let output = push(byte) { try body(output) }
+            while let output = nextPending() { try body(output) }
         }
     }
 
