@@ -68,7 +68,7 @@ struct NewEraGoldenTests {
         let received = try #require(try events.first?.get())
         #expect(received.framing == .basic)
         #expect(received.message == reply)
-        let diameter = try #require(received.message.data.flatMap { NewEra.Number(text: $0) })
+        let diameter = try received.message.decode(NewEra.Number.self)
         #expect(diameter == NewEra.Number(scaledValue: 2659, fractionDigits: 2))
         #expect(diameter.value == 26.59)
 
@@ -147,6 +147,15 @@ struct NewEraGoldenTests {
         let volume = try NewEra.VolumeSetting(parsing: "5.000ML")
         #expect(volume.volume == .millilitres(5))
         #expect(NewEra.Number(text: "26.59")?.value == 26.59)
+
+        // Through a reply, as a driver does it.
+        let reply = try NewEra.Reply(parsing: "00SI0.250W0.000ML")
+        #expect(try reply.decode(NewEra.Dispensed.self) == dispensed)
+        #expect(try NewEra.Reply(parsing: "01INE1000V3.928").decode(NewEra.Version.self) == version)
+        #expect(try NewEra.Reply(parsing: "00SWDR").decode(NewEra.Direction.self) == .withdraw)
+        #expect(throws: NewEra.ParseError.self) { try NewEra.Reply(parsing: "00S?OOR").decode(NewEra.RateSetting.self) }
+        #expect(throws: NewEra.ParseError.self) { try NewEra.Reply(parsing: "00S").decode(NewEra.Number.self) }
+        #expect(throws: NewEra.ParseError.self) { try NewEra.Reply(parsing: "00S1.5XX").decode(NewEra.RateSetting.self) }
 
         for bad in ["", "I", "I0.250W0.000", "I0.250X0.000ML", "0.250W0.000ML", "I12345W0ML"] {
             #expect(throws: NewEra.ParseError.self) { try NewEra.Dispensed(parsing: bad) }

@@ -89,7 +89,9 @@ extension Contec {
     /// A control-command code (byte 2 of a 0x7D packet). An open set: unknown codes are kept, and a
     /// device answers them with feedback reason `unsupported`.
     public struct ControlCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        /// The bits or code as on the wire.
         public let rawValue: UInt8
+        /// Wraps a wire value (any value is accepted; unknown ones are kept).
         public init(rawValue: UInt8) { self.rawValue = rawValue }
 
         /// A1: start real-time data.
@@ -127,6 +129,7 @@ extension Contec {
         /// B6: storage data identifiers.
         public static let storageDataIdentifiers = ControlCode(rawValue: 0xB6)
 
+        /// Human-readable text for logs and error messages.
         public var description: String { hex2(rawValue) }
     }
 
@@ -178,13 +181,17 @@ extension Contec {
         /// The 9 wire bytes.
         public func encoded() -> [UInt8] { packet.encoded() }
 
+        /// Equal when they encode to the same bytes/value.
         public static func == (lhs: Self, rhs: Self) -> Bool { lhs.packet == rhs.packet }
+        /// Hashes what `==` compares.
         public func hash(into hasher: inout Hasher) { hasher.combine(packet) }
     }
 
     /// Why a device refused or finished a command (0x0B byte 3; also the 0x0D disconnect reason).
     public struct FeedbackReason: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        /// The bits or code as on the wire.
         public let rawValue: UInt8
+        /// Wraps a wire value (any value is accepted; unknown ones are kept).
         public init(rawValue: UInt8) { self.rawValue = rawValue }
         /// 00: done.
         public static let done = FeedbackReason(rawValue: 0x00)
@@ -201,6 +208,7 @@ extension Contec {
         /// FF: unknown.
         public static let unknown = FeedbackReason(rawValue: 0xFF)
 
+        /// Human-readable text for logs and error messages.
         public var description: String {
             switch rawValue {
             case 0x00: "done"
@@ -273,6 +281,7 @@ extension Contec {
             return Packet(fixedType: Self.type, payload: payload)
         }
 
+        /// Human-readable text for logs and error messages.
         public var description: String { text }
     }
 

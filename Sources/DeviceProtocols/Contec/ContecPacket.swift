@@ -45,7 +45,9 @@ extension Contec {
             count += 1
         }
 
+        /// The first index (always 0).
         public var startIndex: Int { 0 }
+        /// One past the last index (`count`).
         public var endIndex: Int { count }
 
         /// The byte at `index` (0-based; 0 is the spec's "byte 2"). Out of range reads 0.
@@ -54,6 +56,7 @@ extension Contec {
             return UInt8(truncatingIfNeeded: storage >> (8 * UInt64(index)))
         }
 
+        /// Human-readable text for logs and error messages.
         public var description: String { "[" + map { hex2($0) }.joined(separator: " ") + "]" }
     }
 
@@ -112,6 +115,7 @@ extension Contec {
             for byte in payload { bytes.append(byte | 0x80) }
         }
 
+        /// Human-readable text for logs and error messages.
         public var description: String { "type \(hex2(type)) \(payload)" }
     }
 

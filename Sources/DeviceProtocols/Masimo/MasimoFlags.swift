@@ -12,7 +12,9 @@ public enum Masimo {}
 extension Masimo {
     /// The `ALARM=` hex bitmask. Every bit the reference lists is named; unknown bits are kept.
     public struct AlarmFlags: OptionSet, Hashable, Sendable, CustomStringConvertible {
+        /// The bits or code as on the wire.
         public let rawValue: UInt32
+        /// Wraps a wire value (any value is accepted; unknown ones are kept).
         public init(rawValue: UInt32) { self.rawValue = rawValue }
 
         /// 0x0001: SpO2 high alarm.
@@ -50,13 +52,16 @@ extension Masimo {
             (.spmetLow, "SpMet low"), (.desatIndex, "desat index"), (.piDelta, "PI delta"),
         ]
 
+        /// Human-readable text for logs and error messages.
         public var description: String { Masimo.describe(rawValue, Self.listed.map { ($0.flag.rawValue, $0.name) }) }
     }
 
     /// The `EXC=` (exception) hex bitmask. Every bit the reference lists is named; unknown bits are kept.
     /// `masimoSET` is set in normal operation.
     public struct ExceptionFlags: OptionSet, Hashable, Sendable, CustomStringConvertible {
+        /// The bits or code as on the wire.
         public let rawValue: UInt32
+        /// Wraps a wire value (any value is accepted; unknown ones are kept).
         public init(rawValue: UInt32) { self.rawValue = rawValue }
 
         /// 0x000001: no sensor.
@@ -121,6 +126,7 @@ extension Masimo {
         /// readings may be unreliable or absent.
         public var problems: ExceptionFlags { subtracting(.masimoSET) }
 
+        /// Human-readable text for logs and error messages.
         public var description: String { Masimo.describe(rawValue, Self.listed.map { ($0.flag.rawValue, $0.name) }) }
     }
 

@@ -69,9 +69,12 @@ extension Masimo {
                           min(99, max(0, hour)), min(99, max(0, minute)), min(99, max(0, second)))
         }
 
+        /// Human-readable text for logs and error messages.
         public var description: String { text }
 
+        /// Equal when they encode to the same bytes/value.
         public static func == (lhs: Self, rhs: Self) -> Bool { lhs.text == rhs.text }
+        /// Hashes what `==` compares.
         public func hash(into hasher: inout Hasher) { hasher.combine(text) }
     }
 
@@ -99,6 +102,7 @@ extension Masimo {
             self.reason = reason
         }
 
+        /// Human-readable text for logs and error messages.
         public var description: String {
             "cannot read the Masimo line \"\(line)\": \(reason) (check that the oximeter outputs ASCII 1 at 9600 8N1)"
         }

@@ -41,6 +41,7 @@ extension NewEra {
         /// The address as the pump writes it in a reply: always two digits, "00", "12".
         public var replyText: String { value < 10 ? "0\(value)" : String(value) }
 
+        /// Orders by numeric value.
         public static func < (lhs: Self, rhs: Self) -> Bool { lhs.value < rhs.value }
     }
 
@@ -81,6 +82,7 @@ extension NewEra {
             self.reason = reason
         }
 
+        /// Human-readable text for logs and error messages.
         public var description: String {
             "cannot read the New Era \(what) \"\(text)\": \(reason) "
                 + "(check the pump's baud rate, address and basic/safe mode)"
@@ -100,6 +102,7 @@ extension NewEra {
         /// The safe-mode data is longer than a safe packet can carry (251 bytes).
         case packetTooLong(Int)
 
+        /// Human-readable text for logs and error messages.
         public var description: String {
             switch self {
             case .invalidRate(let rate):

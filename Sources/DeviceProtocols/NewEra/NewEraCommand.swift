@@ -70,6 +70,7 @@ extension NewEra {
             }
         }
 
+        /// Human-readable text for logs and error messages.
         public var description: String { text }
 
         /// Reads a command from text the pump has already cleaned (spaces and control characters
@@ -152,6 +153,7 @@ extension NewEra {
         /// The packet's data as ASCII bytes, without framing.
         public var bytes: [UInt8] { Array(text.utf8) }
 
+        /// Human-readable text for logs and error messages.
         public var description: String { text }
 
         /// Reads a packet from cleaned text (no spaces or control characters, upper case): 1–2 leading

@@ -95,6 +95,7 @@ extension NewEra {
         /// A reply whose content is not a valid reply.
         case unreadable(ParseError)
 
+        /// Human-readable text for logs and error messages.
         public var description: String {
             switch self {
             case let .checksumMismatch(received, computed):

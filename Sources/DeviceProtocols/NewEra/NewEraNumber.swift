@@ -111,6 +111,7 @@ extension NewEra {
             return padded.text
         }
 
+        /// Human-readable text for logs and error messages.
         public var description: String { text }
 
         /// The same value with trailing fraction zeros removed (1.500 → 1.5).
@@ -124,17 +125,20 @@ extension NewEra {
             return Number(unchecked: scaled, fractionDigits: fraction)
         }
 
+        /// Equal when they encode to the same bytes/value.
         public static func == (lhs: Self, rhs: Self) -> Bool {
             let l = lhs.normalized, r = rhs.normalized
             return l.scaledValue == r.scaledValue && l.fractionDigits == r.fractionDigits
         }
 
+        /// Hashes what `==` compares.
         public func hash(into hasher: inout Hasher) {
             let n = normalized
             hasher.combine(n.scaledValue)
             hasher.combine(n.fractionDigits)
         }
 
+        /// Orders by numeric value.
         public static func < (lhs: Self, rhs: Self) -> Bool {
             let scale = max(lhs.fractionDigits, rhs.fractionDigits)
             return lhs.scaledValue * powerOfTen(scale - lhs.fractionDigits)

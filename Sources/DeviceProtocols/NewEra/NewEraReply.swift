@@ -50,6 +50,7 @@ extension NewEra {
             }
         }
 
+        /// Human-readable text for logs and error messages.
         public var description: String { text }
     }
 
@@ -80,6 +81,7 @@ extension NewEra {
             }
         }
 
+        /// Human-readable text for logs and error messages.
         public var description: String {
             switch self {
             case .notRecognised: "the pump did not recognise the command (?)"
@@ -162,6 +164,7 @@ extension NewEra {
         /// The reply as ASCII bytes, without framing.
         public var bytes: [UInt8] { Array(text.utf8) }
 
+        /// Human-readable text for logs and error messages.
         public var description: String { text }
 
         /// Parses a reply (the text between the framing). The address must be 2 digits; the status a

@@ -80,6 +80,7 @@ extension NewEra {
         /// The text the pump replies to a `RAT` query: "1.500MM".
         public var replyText: String { number.fourDigitText + unit.rawValue }
 
+        /// Human-readable text for logs and error messages.
         public var description: String { text }
 
         /// Parses a `RAT` query reply such as "1.500MM".
@@ -150,6 +151,7 @@ extension NewEra {
         /// The pump's reply text to a `VOL` query: "5.000ML".
         public var replyText: String { number.fourDigitText + unit.rawValue }
 
+        /// Human-readable text for logs and error messages.
         public var description: String { number.text + unit.rawValue }
 
         /// Parses a `VOL` query reply such as "5.000ML".
@@ -192,6 +194,7 @@ extension NewEra {
             "I" + infused.fourDigitText + "W" + withdrawn.fourDigitText + unit.rawValue
         }
 
+        /// Human-readable text for logs and error messages.
         public var description: String { replyText }
 
         /// Parses `DIS` reply data.
@@ -241,6 +244,7 @@ extension NewEra {
             "NE\(model)" + (isUpgrade ? "X" + (upgradeNumber.map(String.init) ?? "") : "") + "V\(major).\(minor)"
         }
 
+        /// Human-readable text for logs and error messages.
         public var description: String { replyText }
 
         /// Parses `VER` reply data.

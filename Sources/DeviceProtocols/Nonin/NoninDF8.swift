@@ -3,6 +3,7 @@ import InfusionCore
 extension Nonin {
     /// DF8 status bits, from byte 1 (low byte of `rawValue`) and byte 4 (high byte).
     public struct DF8Status: OptionSet, Hashable, Sendable {
+        /// The bits or code as on the wire.
         public let rawValue: UInt16
         /// Creates a status from its bits; only the defined bits are kept.
         public init(rawValue: UInt16) { self.rawValue = rawValue & 0x293C }

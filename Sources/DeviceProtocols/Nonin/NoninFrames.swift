@@ -13,6 +13,7 @@ public enum Nonin {}
 extension Nonin {
     /// The DF2/DF7 STATUS byte (bit 7, always 1 on the wire, is not part of the set).
     public struct FrameStatus: OptionSet, Hashable, Sendable, CustomStringConvertible {
+        /// The bits or code as on the wire.
         public let rawValue: UInt8
         /// Creates a status from its bits (bit 7 is ignored).
         public init(rawValue: UInt8) { self.rawValue = rawValue & 0x7F }
@@ -54,6 +55,7 @@ extension Nonin {
             return status
         }
 
+        /// Human-readable text for logs and error messages.
         public var description: String {
             let names: [(FrameStatus, String)] = [
                 (.sensorDisconnect, "SNSD"), (.artifact, "ARTF"), (.outOfTrack, "OOT"), (.sensorAlarm, "SNSA"),

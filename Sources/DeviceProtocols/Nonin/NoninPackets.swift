@@ -3,6 +3,7 @@ import InfusionCore
 extension Nonin {
     /// STAT2 (float slot 8).
     public struct Status2: OptionSet, Hashable, Sendable {
+        /// The bits or code as on the wire.
         public let rawValue: UInt8
         /// Creates a STAT2 value from its bits (bit 7 is always 0 on the wire and is dropped).
         public init(rawValue: UInt8) { self.rawValue = rawValue & 0x7F }
