@@ -50,5 +50,4 @@ func isOrderedSubsequence<T: Equatable>(_ expected: [T], of actual: [T]) -> Bool
     return true
 }
 
-/// ASCII bytes of a string literal.
-func ascii(_ text: String) -> [UInt8] { Array(text.utf8) }
+// `ascii(_:)` comes from TestSupport.swift.
