@@ -174,7 +174,7 @@ public struct SetPointResult: Hashable, Sendable, Codable {
     public var readings: Int
     /// Readings with a usable SpO2 (present, no invalidating flag).
     public var validSpO2: Int
-    /// Readings with no SpO2 value (excluded, never treated as 0).
+    /// Readings with no (or a non-finite) SpO2 value (excluded, never treated as 0).
     public var missingSpO2: Int
     /// Readings with an SpO2 value but an invalidating flag (excluded).
     public var flaggedSpO2: Int
@@ -263,8 +263,8 @@ public enum OximeterVerificationAnalysis {
             let target = setPoint.spo2.percent, targetRate = setPoint.pulseRate.beatsPerMinute
             let spo2 = readings.compactMap(\.usableSpO2)
             let rates = readings.compactMap(\.usablePulseRate)
-            let missing = readings.filter { $0.spo2 == nil }.count
-            let flagged = readings.filter { $0.spo2 != nil && !$0.isTrustworthy }.count
+            let missing = readings.filter { $0.spo2.map { !$0.percent.isFinite } ?? true }.count
+            let flagged = readings.filter { ($0.spo2?.percent.isFinite ?? false) && !$0.isTrustworthy }.count
             excluded += missing + flagged
             let inRange = claim.claimRange.contains(target)
             if inRange {
