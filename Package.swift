@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "InfusionCore", targets: ["InfusionCore"]),
         .library(name: "DeviceProtocols", targets: ["DeviceProtocols"]),
         .library(name: "DeviceSimulators", targets: ["DeviceSimulators"]),
+        .library(name: "Calibration", targets: ["Calibration"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -67,6 +68,19 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Technician workflows (pure core): gravimetric pump accuracy (IEC 60601-2-24 trumpet curves),
+        // oximeter verification (A_rms), their state machines, records and reports.
+        .target(
+            name: "Calibration",
+            dependencies: [
+                "InfusionCore",
+                "DeviceProtocols",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            swiftSettings: strict
+        ),
+
         // The command-line tool: parses, calls, prints. Nothing depends on it.
         .executableTarget(
             name: "infusionctl",
@@ -98,6 +112,11 @@ let package = Package(
         .testTarget(
             name: "DeviceSimulatorsTests",
             dependencies: ["DeviceSimulators"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CalibrationTests",
+            dependencies: ["Calibration", "InfusionCore", "DeviceProtocols"],
             swiftSettings: strict
         ),
         .testTarget(
