@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "infusionctl", targets: ["infusionctl"]),
         .library(name: "InfusionCore", targets: ["InfusionCore"]),
         .library(name: "DeviceProtocols", targets: ["DeviceProtocols"]),
+        .library(name: "Records", targets: ["Records"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -23,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.0"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
     ],
     targets: [
         // System-library shims. Debian: apt-get install libudev-dev libusb-1.0-0-dev pkg-config
@@ -54,11 +56,24 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // The durable session record (SQLite through GRDB, WAL, synchronous=FULL), queries and reports.
+        // Debian: apt-get install libsqlite3-dev
+        .target(
+            name: "Records",
+            dependencies: [
+                "InfusionCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
         // The command-line tool: parses, calls, prints. Nothing depends on it.
         .executableTarget(
             name: "infusionctl",
             dependencies: [
                 "InfusionCore",
+                "Records",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -82,6 +97,22 @@ let package = Package(
         .testTarget(
             name: "SystemLibrariesTests",
             dependencies: ["CUdev", "CLibUSB"],
+            swiftSettings: strict
+        ),
+        // Test helper, not a product: appends events to a record store and prints each acknowledged
+        // sequence number, so RecordsTests can SIGKILL it at random moments (the crash test).
+        .executableTarget(
+            name: "records-crash-writer",
+            dependencies: ["Records", "InfusionCore"],
+            path: "Tests/RecordsCrashWriter",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RecordsTests",
+            dependencies: [
+                "Records", "InfusionCore", "records-crash-writer", "infusionctl",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
