@@ -70,13 +70,20 @@ public enum JSONValue: Hashable, Sendable, Codable, ExpressibleByStringLiteral, 
     ExpressibleByFloatLiteral, ExpressibleByBooleanLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral,
     ExpressibleByNilLiteral
 {
+    /// JSON `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// A number (finite, or the event is refused).
     case number(Double)
+    /// A string.
     case string(String)
+    /// An array.
     case array([JSONValue])
+    /// An object; keys are written sorted.
     case object([String: JSONValue])
 
+    // Literals, so details read as JSON: ["spo2": 86.5, "rule": "R-MON-01", "frames": ["a", "b"], "none": nil].
     public init(nilLiteral: ()) { self = .null }
     public init(stringLiteral value: String) { self = .string(value) }
     public init(integerLiteral value: Int) { self = .number(Double(value)) }
@@ -87,6 +94,7 @@ public enum JSONValue: Hashable, Sendable, Codable, ExpressibleByStringLiteral, 
         self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
     }
 
+    /// Decodes any JSON value.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() { self = .null; return }
@@ -97,6 +105,7 @@ public enum JSONValue: Hashable, Sendable, Codable, ExpressibleByStringLiteral, 
         self = .object(try container.decode([String: JSONValue].self))
     }
 
+    /// Encodes as the JSON value it is.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         switch self {

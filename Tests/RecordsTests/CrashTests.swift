@@ -76,7 +76,7 @@ enum CrashWriter {
     }
 }
 
-@Suite("Crash test: SIGKILL at random moments loses nothing acknowledged", .serialized)
+@Suite("Crash test: SIGKILL at random moments loses nothing acknowledged", .serialized, .temporaryFolder)
 struct CrashTests {
     @Test("≥ 30 kills: every acknowledged event is in the database, which opens cleanly; the session is then marked interrupted")
     func killRepeatedly() throws {

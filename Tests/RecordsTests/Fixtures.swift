@@ -32,11 +32,15 @@ enum RecordFixtures {
             reason: "tolerated 0.6 mg/kg/h in three earlier sessions, \"per pain-clinic protocol\" <B>", confirmedBy: confirmedBy))
     }
 
-    /// A fresh, not yet existing database path in a new temporary folder.
+    /// The current test's temporary folder (set by the `.temporaryFolder` trait, removed after the test).
+    @TaskLocal static var folder: URL?
+
+    /// A fresh, not yet existing database path in the test's temporary folder.
     static func temporaryDatabase(_ name: String = "records.sqlite") throws -> String {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("records-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        return folder.appendingPathComponent(name).path
+        let base = folder ?? FileManager.default.temporaryDirectory.appendingPathComponent("records-tests-\(UUID().uuidString)")
+        let subfolder = base.appendingPathComponent(UUID().uuidString)
+        try FileManager.default.createDirectory(at: subfolder, withIntermediateDirectories: true)
+        return subfolder.appendingPathComponent(name).path
     }
 
     static let origin = MonotonicInstant(nanoseconds: 5_000_000_000_000)
@@ -121,4 +125,22 @@ enum RecordFixtures {
         try store.finishSession(id, as: .completed, wallClock: wall(end + 1), monotonic: at(end + 1), message: "session completed: program delivered")
         return id
     }
+}
+
+/// Gives each test (case) its own temporary folder for databases, and removes it afterwards.
+struct TemporaryFolderTrait: SuiteTrait, TestTrait, TestScoping {
+    var isRecursive: Bool { true }
+
+    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+        guard testCase != nil else { return try await function() }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("records-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try await RecordFixtures.$folder.withValue(folder) { try await function() }
+    }
+}
+
+extension Trait where Self == TemporaryFolderTrait {
+    /// Each test gets a temporary folder for its databases, removed when it ends.
+    static var temporaryFolder: TemporaryFolderTrait { TemporaryFolderTrait() }
 }

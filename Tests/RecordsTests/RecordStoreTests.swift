@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 @testable import Records
 
-@Suite("RecordStore: opening, schema and durability settings")
+@Suite("RecordStore: opening, schema and durability settings", .temporaryFolder)
 struct RecordStoreOpenTests {
     @Test("a new file gets the schema from the migrations, WAL, synchronous=FULL and foreign keys on")
     func newDatabase() throws {
@@ -65,7 +65,7 @@ struct RecordStoreOpenTests {
     }
 }
 
-@Suite("RecordStore: damaged and foreign files are refused, never repaired")
+@Suite("RecordStore: damaged and foreign files are refused, never repaired", .temporaryFolder)
 struct RecordStoreIntegrityTests {
     /// A database with enough rows to span many pages, closed (checkpointed into the main file).
     static func populatedDatabase() throws -> (path: String, pageSize: Int) {
@@ -171,7 +171,7 @@ struct RecordStoreIntegrityTests {
     }
 }
 
-@Suite("RecordStore: sessions, events, samples and pump statuses")
+@Suite("RecordStore: sessions, events, samples and pump statuses", .temporaryFolder)
 struct RecordStoreWriteTests {
     @Test("a session round-trips with its program, library identity, devices and start events")
     func sessionRoundTrip() throws {
@@ -360,7 +360,7 @@ struct RecordStoreWriteTests {
     }
 }
 
-@Suite("RecordStore: concurrency and throughput")
+@Suite("RecordStore: concurrency and throughput", .temporaryFolder)
 struct RecordStoreConcurrencyTests {
     @Test("a reader on another connection sees consistent, growing snapshots while a writer commits")
     func concurrentReader() throws {

@@ -34,7 +34,7 @@ func parseCSV(_ text: String) -> [[String]]? {
     return records
 }
 
-@Suite("Reports: HTML, chart, CSV and JSON")
+@Suite("Reports: HTML, chart, CSV and JSON", .temporaryFolder)
 struct ReportTests {
     static func demo() throws -> LoadedSession {
         let store = try RecordStore.open(path: try RecordFixtures.temporaryDatabase())

@@ -37,6 +37,7 @@ public enum JSONExport {
     /// pumpRate_mL_per_h, library: {name, version, sha256}, softLimitOverride, eventCount, alarmCount, sampleCount,
     /// pumpStatusCount}]`. Wall-clock times are ISO 8601 UTC.
     public static func sessionList(_ summaries: [SessionSummary], pretty: Bool = true) -> String {
+        if summaries.isEmpty { return "[]" }
         let encoder = JSONEncoder()
         encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
