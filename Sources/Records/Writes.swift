@@ -89,6 +89,19 @@ extension RecordStore {
         }
     }
 
+    /// Appends an event about a session that an earlier process recorded (the recovery path: "the pump reports
+    /// it is stopped with 12.4 mL infused"), in its own transaction; returns its sequence number once committed.
+    /// The event's monotonic time is not stored, because this process's monotonic clock is not the session's;
+    /// reports place it by its wall-clock time. Same checks as `append(_:to:)`. Any thread; blocks until the commit.
+    @discardableResult
+    public func appendRecoveryEvent(_ event: NewEvent, to session: SessionID) throws(RecordStoreError) -> Int64 {
+        if let problem = event.problem { throw .invalidInput(problem) }
+        return try write { db in
+            _ = try Self.state(of: session, db: db, path: path)
+            return try Self.insert(event, session: session, sequence: Self.nextSequence(session, db: db), monotonicKnown: false, db: db)
+        }
+    }
+
     /// Appends events, samples and pump statuses in one transaction and returns the events' sequence numbers
     /// (in order) once all are committed; if it throws, none of them was written. Use it to batch samples
     /// (at least once a second) and to commit a decision together with the samples behind it.

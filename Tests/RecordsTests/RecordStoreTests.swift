@@ -343,6 +343,11 @@ struct RecordStoreWriteTests {
         #expect(last.monotonic == nil, "the dead process's monotonic clock is not this one's")
         #expect(last.details?.jsonText?.contains("\"state\":\"interrupted\"") == true)
         #expect(try restarted.session(done)?.state == .completed, "finished sessions are left alone")
+        // What the restarted runner learns from the pump goes on the interrupted session, without a monotonic time.
+        let found = NewEvent(kind: .deviceReply, monotonic: RecordFixtures.at(12), wallClock: RecordFixtures.wall(4001),
+                             message: "pump reports stopped (communication time-out), 0.7 mL infused")
+        #expect(try restarted.appendRecoveryEvent(found, to: crashed) == 4)
+        #expect(try restarted.events(of: crashed, after: 3).first?.monotonic == nil)
         #expect(try restarted.recoverUnfinishedSessions(detectedAt: detectedAt).isEmpty, "recovery is idempotent")
     }
 

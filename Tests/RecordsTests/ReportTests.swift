@@ -84,6 +84,21 @@ struct ReportTests {
         #expect(HTMLReport.render(loaded, options: ReportOptions(includeDeviceTraffic: true)).contains("RAT 96.00 MH"))
     }
 
+    @Test("an interrupted session without data: a banner, empty panels that say so, an axis not stretched to the recovery")
+    func interrupted() throws {
+        let store = try RecordStore.open(path: try RecordFixtures.temporaryDatabase())
+        let id = try store.startSession(RecordFixtures.start(try RecordFixtures.program()))
+        try store.append(NewEvent(kind: .note, monotonic: RecordFixtures.at(90), wallClock: RecordFixtures.wall(90), message: "last words"), to: id)
+        try store.markInterrupted(id, detectedAt: RecordFixtures.wall(7200))
+        let loaded = try store.load(id)
+        let html = HTMLReport.render(loaded)
+        #expect(html.contains("state-interrupted"))
+        #expect(html.contains("This session was <b>interrupted</b>"))
+        #expect(html.components(separatedBy: "no data recorded").count - 1 == 4)
+        #expect(SessionSeries(loaded).end == .seconds(90), "the recovery two hours later does not stretch the time axis")
+        #expect(SessionChart.markers(loaded).count == 1)
+    }
+
     @Test("every recorded text is escaped in the HTML")
     func escaping() throws {
         let html = HTMLReport.render(try Self.hostile())

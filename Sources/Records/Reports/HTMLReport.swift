@@ -67,12 +67,12 @@ public enum HTMLReport {
         }
 
         // Summary.
-        let elapsed = session.endedAt.map { $0.timeIntervalSince(session.startedAt) } ?? ReportText.seconds(series.end)
+        let elapsed = session.endedAt.map { $0.timeIntervalSince(session.startedAt) } ?? ReportText.seconds(series.lastRecord)
         let weight = program.weight.kilograms
         var summary: [(String, String)] = [
             ("Started", wall(session.startedAt)),
             ("Ended", session.endedAt.map(wall) ?? "—"),
-            ("Elapsed", ReportText.clock(.milliseconds(Int64(elapsed * 1000)))),
+            (session.endedAt == nil ? "Recorded so far" : "Elapsed", ReportText.clock(.milliseconds(Int64(elapsed * 1000)))),
             ("Programmed", program.loading.map { "\(program.totalDuration.humanReadable) (\($0.duration.humanReadable) loading + \(program.duration.humanReadable))" } ?? program.duration.humanReadable),
         ]
         if let volume = series.totalVolume, let dose = series.totalDose {
@@ -86,7 +86,7 @@ public enum HTMLReport {
         if let range = series.pulseRange { summary.append(("Pulse lowest / highest", "\(ReportText.number(range.lowerBound)) / \(ReportText.number(range.upperBound)) bpm")) }
         let alarms = loaded.events.filter { $0.kind == .alarmRaised }
         let byPriority = AlarmPriority.allCases.reversed().map { p in "\(alarms.filter { $0.priority == p }.count) \(p)" }.joined(separator: ", ")
-        summary.append(("Alarms raised", "\(alarms.count) (\(byPriority))"))
+        summary.append(("Alarms raised", alarms.isEmpty ? "none" : "\(alarms.count) (\(byPriority))"))
         summary.append(("Operator actions", "\(loaded.events.filter { $0.kind == .operatorAction }.count)"))
         html += "<section><h2>Summary</h2>\n" + definitionGrid(summary) + "</section>\n"
 

@@ -196,7 +196,7 @@ public enum SessionChart {
         for t in ticks {
             let xx = left + plotWidth * t / endSeconds
             svg += "<line x1=\"\(f(xx))\" x2=\"\(f(xx))\" y1=\"\(f(plotBottom))\" y2=\"\(f(plotBottom + 4))\" stroke=\"\(Colour.axis)\"/>"
-            svg += "<text x=\"\(f(xx))\" y=\"\(f(plotBottom + 16))\" text-anchor=\"middle\" fill=\"\(Colour.axis)\">\(ReportText.number(t / 60, digits: 1))</text>\n"
+            svg += "<text x=\"\(f(xx))\" y=\"\(f(plotBottom + 16))\" text-anchor=\"middle\" fill=\"\(Colour.axis)\">\(ReportText.number(t / 60, digits: 2))</text>\n"
         }
         let start = ReportText.wallClock(loaded.session.startedAt, timeZone: timeZone)
         svg += "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(f(plotBottom + 36))\" text-anchor=\"middle\" fill=\"#1f2933\">Time since the session started (min); started \(ReportText.html(start))</text>\n"

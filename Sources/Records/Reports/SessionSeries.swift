@@ -24,7 +24,9 @@ public struct SessionSeries: Sendable {
         public var end: Duration
     }
 
-    /// The end of the time axis: the session's end or its last record, whichever is later (at least one minute).
+    /// The session's end or its last record, whichever is later.
+    public let lastRecord: Duration
+    /// The end of the time axis: `lastRecord`, but at least one minute.
     public let end: Duration
     /// SpO2 (%) of valid samples.
     public let spo2: [Point]
@@ -98,16 +100,19 @@ public struct SessionSeries: Sendable {
         }
         if let start = invalidStart, let previous { invalid.append(Span(start: start, end: previous)) }
 
-        var end = Duration.seconds(60)
+        var last = Duration.zero
         if let ended = session.endedAt {
-            end = max(end, .milliseconds(Int64((ended.timeIntervalSince(session.startedAt) * 1000).rounded())))
+            last = max(last, .milliseconds(Int64((ended.timeIntervalSince(session.startedAt) * 1000).rounded())))
         }
-        for last in [spo2.last?.offset, pulse.last?.offset, rate.last?.offset, volume.last?.offset, loaded.samples.last.map { $0.measuredAt - origin }] {
-            if let last { end = max(end, last) }
+        for offset in [spo2.last?.offset, pulse.last?.offset, rate.last?.offset, volume.last?.offset, loaded.samples.last.map { $0.measuredAt - origin }] {
+            if let offset { last = max(last, offset) }
         }
-        for event in loaded.events { end = max(end, event.offset(in: session)) }
-        if let last = rate.last, last.offset < end { rate.append(Point(offset: end, value: last.value)) }
+        // Events written by a later process (recovery) have no monotonic time; they do not stretch the axis.
+        for event in loaded.events where event.monotonic != nil { last = max(last, event.offset(in: session)) }
+        if let final = rate.last, final.offset < last { rate.append(Point(offset: last, value: final.value)) }
+        let end = max(last, .seconds(60))
 
+        self.lastRecord = last
         self.end = end
         self.spo2 = spo2
         self.pulse = pulse
