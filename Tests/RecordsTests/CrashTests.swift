@@ -19,11 +19,29 @@ enum CrashWriter {
         return URL(fileURLWithPath: ".build/debug/records-crash-writer")
     }
 
+    /// What the writer printed, filled by a reader thread. `sessionStarted` is signalled once the session line
+    /// has arrived; `finished` once both pipes reached end of file.
     final class Output: @unchecked Sendable {
-        // Written by the reader thread before it signals `finished`; read after waiting on it.
-        var stdout = Data()
-        var stderr = Data()
+        private let lock = NSLock()
+        private var stdoutData = Data()
+        private var stderrData = Data()
+        private var sawSession = false
+        let sessionStarted = DispatchSemaphore(value: 0)
         let finished = DispatchSemaphore(value: 0)
+
+        func appendStdout(_ data: Data) {
+            let signal: Bool = lock.withLock {
+                stdoutData.append(data)
+                guard !sawSession, String(decoding: stdoutData, as: UTF8.self).contains("session ") else { return false }
+                sawSession = true
+                return true
+            }
+            if signal { sessionStarted.signal() }
+        }
+
+        func setStderr(_ data: Data) { lock.withLock { stderrData = data } }
+        var stdout: Data { lock.withLock { stdoutData } }
+        var stderr: Data { lock.withLock { stderrData } }
     }
 
     struct Run {
@@ -35,8 +53,16 @@ enum CrashWriter {
         var terminatedBySignal: Bool
     }
 
-    /// Starts the writer on `database`, kills it with SIGKILL after `delay`, and returns what it acknowledged.
-    static func runAndKill(database: String, after delay: Duration) throws -> Run {
+    /// When to kill the writer.
+    enum KillMoment {
+        /// This long after it started: may hit opening, migration or the session's start.
+        case afterStart(Duration)
+        /// This long after it acknowledged its session (so every machine, fast or slow, kills it mid-stream).
+        case afterSession(Duration)
+    }
+
+    /// Starts the writer on `database`, kills it with SIGKILL at `moment`, and returns what it acknowledged.
+    static func runAndKill(database: String, at moment: KillMoment) throws -> Run {
         let process = Process()
         process.executableURL = executable
         process.arguments = [database, RecordFixtures.libraryURL.path]
@@ -48,12 +74,23 @@ enum CrashWriter {
         DispatchQueue.global().async {
             // Drain both pipes continuously so the writer never blocks on a full pipe.
             let group = DispatchGroup()
-            DispatchQueue.global().async(group: group) { output.stderr = err.fileHandleForReading.readDataToEndOfFile() }
-            output.stdout = out.fileHandleForReading.readDataToEndOfFile()
+            DispatchQueue.global().async(group: group) { output.setStderr(err.fileHandleForReading.readDataToEndOfFile()) }
+            while true {
+                let chunk = out.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                output.appendStdout(chunk)
+            }
             group.wait()
             output.finished.signal()
         }
-        Thread.sleep(forTimeInterval: delay.seconds)
+        switch moment {
+        case let .afterStart(delay):
+            Thread.sleep(forTimeInterval: delay.seconds)
+        case let .afterSession(delay):
+            // A writer that cannot start within 20 s is killed anyway; the test then reports what it printed.
+            _ = output.sessionStarted.wait(timeout: .now() + 20)
+            Thread.sleep(forTimeInterval: delay.seconds)
+        }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         output.finished.wait()
@@ -89,11 +126,12 @@ struct CrashTests {
 
         while runs < 30 || (runs < 60 && clock.now() - began < .seconds(20)) {
             runs += 1
-            // Mostly mid-stream kills; every fifth run very early, to hit opening, migration and session start.
-            let delay: Duration = runs % 5 == 0
-                ? .milliseconds(Int64.random(in: 0...40, using: &generator))
-                : .milliseconds(Int64.random(in: 60...450, using: &generator))
-            let run = try CrashWriter.runAndKill(database: path, after: delay)
+            // Mostly mid-stream kills; every fifth run early, to hit opening, migration and session start.
+            let moment: CrashWriter.KillMoment = runs % 5 == 0
+                ? .afterStart(.milliseconds(Int64.random(in: 0...60, using: &generator)))
+                : .afterSession(.milliseconds(Int64.random(in: 0...300, using: &generator)))
+            let run = try CrashWriter.runAndKill(database: path, at: moment)
+            if case .afterSession = moment { #expect(run.session != nil, "run \(runs): the writer never acknowledged its session: \(run.stderr)") }
             #expect(run.terminatedBySignal, "run \(runs): the writer should have been killed, not exited: \(run.stderr)")
             #expect(!run.stderr.contains("records-crash-writer:"), "run \(runs): the writer reported an error: \(run.stderr)")
             totalAcked += run.acked.count
@@ -143,6 +181,6 @@ struct CrashTests {
         #expect(runs >= 30)
         #expect(totalVerified == totalAcked)
         #expect(totalAcked > 100, "the writer should acknowledge events between kills")
-        #expect(sessionsSeen.count >= 20)
+        #expect(sessionsSeen.count >= runs * 4 / 5, "every mid-stream run acknowledged its session before the kill")
     }
 }
