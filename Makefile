@@ -5,7 +5,7 @@
 # when not root, and skip the install when everything is already there.
 
 SWIFT       ?= swift
-SYSTEM_DEPS := libudev-dev libusb-1.0-0-dev pkg-config
+SYSTEM_DEPS := libudev-dev libusb-1.0-0-dev libsqlite3-dev pkg-config
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN         := .build/debug
 

@@ -1,133 +1,113 @@
 // swift-tools-version: 6.1
 //
 // InfusionControl: an open infusion-pump controller for IV ketamine infusions.
-// Layout and dependency direction are described in ../shared/DESIGN.md and README.md:
+// Dependencies point down only (../shared/DESIGN.md):
 //   infusionctl -> (Session, Calibration) -> (Supervisor, Drivers, Records) -> (DeviceProtocols, DeviceIO) -> InfusionCore
+// The simulators depend on DeviceProtocols, DeviceIO and InfusionCore, never on Drivers.
+//
+// Layout of this file: one block per subsystem (target, its test target, its product), so that
+// parallel work adds blocks instead of editing shared lists.
 import PackageDescription
 
 let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),  // complete strict concurrency checking
 ]
 
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let propertyBased: Target.Dependency = .product(name: "PropertyBased", package: "swift-property-based")
+let toml: Target.Dependency = .product(name: "TOMLKit", package: "TOMLKit")
+
+var products: [Product] = []
+var targets: [Target] = []
+
+// MARK: System-library shims. Debian: apt-get install libudev-dev libusb-1.0-0-dev pkg-config
+targets += [
+    .systemLibrary(name: "CUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
+    .systemLibrary(name: "CLibUSB", pkgConfig: "libusb-1.0", providers: [.apt(["libusb-1.0-0-dev"])]),
+    .testTarget(name: "SystemLibrariesTests", dependencies: ["CUdev", "CLibUSB"], swiftSettings: strict),
+]
+
+// MARK: InfusionCore: pure domain (units, drug library, program validation, device values, clock seam).
+products += [.library(name: "InfusionCore", targets: ["InfusionCore"])]
+targets += [
+    .target(
+        name: "InfusionCore",
+        dependencies: [.product(name: "Crypto", package: "swift-crypto"), toml],
+        swiftSettings: strict),
+    .testTarget(name: "InfusionCoreTests", dependencies: ["InfusionCore", propertyBased], swiftSettings: strict),
+]
+
+// MARK: DeviceProtocols: pure wire-protocol codecs, one folder per device family.
+products += [.library(name: "DeviceProtocols", targets: ["DeviceProtocols"])]
+targets += [
+    .target(name: "DeviceProtocols", dependencies: ["InfusionCore"], swiftSettings: strict),
+    .testTarget(name: "DeviceProtocolsTests", dependencies: ["DeviceProtocols", propertyBased], swiftSettings: strict),
+]
+
+// MARK: DeviceSimulators: simulated devices and the virtual patient (Simulator/README.md).
+products += [.library(name: "DeviceSimulators", targets: ["DeviceSimulators"])]
+targets += [
+    .target(
+        name: "DeviceSimulators",
+        dependencies: ["InfusionCore", "DeviceProtocols", toml],
+        path: "Simulator/Sources/DeviceSimulators",
+        swiftSettings: strict),
+    .testTarget(name: "DeviceSimulatorsTests", dependencies: ["DeviceSimulators"], swiftSettings: strict),
+]
+
+// MARK: Records: the durable session record (SQLite through GRDB, WAL, synchronous=FULL) and reports.
+// Debian: apt-get install libsqlite3-dev
+products += [.library(name: "Records", targets: ["Records"])]
+targets += [
+    .target(
+        name: "Records",
+        dependencies: ["InfusionCore", .product(name: "GRDB", package: "GRDB.swift"), logging],
+        swiftSettings: strict),
+    // Test helper, not a product: appends events and prints each acknowledged sequence number, so
+    // RecordsTests can SIGKILL it at random moments (the crash test).
+    .executableTarget(
+        name: "records-crash-writer",
+        dependencies: ["Records", "InfusionCore"],
+        path: "Tests/RecordsCrashWriter",
+        swiftSettings: strict),
+    .testTarget(
+        name: "RecordsTests",
+        dependencies: ["Records", "InfusionCore", "records-crash-writer", "infusionctl", .product(name: "GRDB", package: "GRDB.swift")],
+        swiftSettings: strict),
+]
+
+// MARK: Calibration: technician workflows (trumpet curves, oximeter A_rms), records and reports.
+products += [.library(name: "Calibration", targets: ["Calibration"])]
+targets += [
+    .target(name: "Calibration", dependencies: ["InfusionCore", "DeviceProtocols", logging, toml], swiftSettings: strict),
+    .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "InfusionCore", "DeviceProtocols"], swiftSettings: strict),
+]
+
+// MARK: infusionctl: the command-line tool; parses, calls, prints. Nothing depends on it.
+products += [.executable(name: "infusionctl", targets: ["infusionctl"])]
+targets += [
+    .executableTarget(
+        name: "infusionctl",
+        dependencies: [
+            "InfusionCore", "Records",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"), logging,
+        ],
+        resources: [.copy("Resources/default-library.toml")],
+        swiftSettings: strict),
+    .testTarget(name: "infusionctlTests", dependencies: ["infusionctl"], swiftSettings: strict),
+]
+
 let package = Package(
     name: "InfusionControl",
     platforms: [.macOS(.v15)],
-    products: [
-        .executable(name: "infusionctl", targets: ["infusionctl"]),
-        .library(name: "InfusionCore", targets: ["InfusionCore"]),
-        .library(name: "DeviceProtocols", targets: ["DeviceProtocols"]),
-        .library(name: "DeviceSimulators", targets: ["DeviceSimulators"]),
-        .library(name: "Calibration", targets: ["Calibration"]),
-    ],
+    products: products,
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.0"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
     ],
-    targets: [
-        // System-library shims. Debian: apt-get install libudev-dev libusb-1.0-0-dev pkg-config
-        .systemLibrary(
-            name: "CUdev",
-            pkgConfig: "libudev",
-            providers: [.apt(["libudev-dev"])]
-        ),
-        .systemLibrary(
-            name: "CLibUSB",
-            pkgConfig: "libusb-1.0",
-            providers: [.apt(["libusb-1.0-0-dev"])]
-        ),
-
-        // Pure domain: units, drug library, program validation, clock seam.
-        .target(
-            name: "InfusionCore",
-            dependencies: [
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "TOMLKit", package: "TOMLKit"),
-            ],
-            swiftSettings: strict
-        ),
-
-        // Pure wire-protocol codecs, one folder per device family; shared by drivers and simulators.
-        .target(
-            name: "DeviceProtocols",
-            dependencies: ["InfusionCore"],
-            swiftSettings: strict
-        ),
-
-        // Simulated devices and the virtual patient (pure models; Simulator/README.md).
-        .target(
-            name: "DeviceSimulators",
-            dependencies: [
-                "InfusionCore",
-                "DeviceProtocols",
-                .product(name: "TOMLKit", package: "TOMLKit"),
-            ],
-            path: "Simulator/Sources/DeviceSimulators",
-            swiftSettings: strict
-        ),
-
-        // Technician workflows (pure core): gravimetric pump accuracy (IEC 60601-2-24 trumpet curves),
-        // oximeter verification (A_rms), their state machines, records and reports.
-        .target(
-            name: "Calibration",
-            dependencies: [
-                "InfusionCore",
-                "DeviceProtocols",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "TOMLKit", package: "TOMLKit"),
-            ],
-            swiftSettings: strict
-        ),
-
-        // The command-line tool: parses, calls, prints. Nothing depends on it.
-        .executableTarget(
-            name: "infusionctl",
-            dependencies: [
-                "InfusionCore",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            resources: [.copy("Resources/default-library.toml")],
-            swiftSettings: strict
-        ),
-
-        .testTarget(
-            name: "InfusionCoreTests",
-            dependencies: [
-                "InfusionCore",
-                .product(name: "PropertyBased", package: "swift-property-based"),
-            ],
-            swiftSettings: strict
-        ),
-        .testTarget(
-            name: "DeviceProtocolsTests",
-            dependencies: [
-                "DeviceProtocols",
-                .product(name: "PropertyBased", package: "swift-property-based"),
-            ],
-            swiftSettings: strict
-        ),
-        .testTarget(
-            name: "DeviceSimulatorsTests",
-            dependencies: ["DeviceSimulators"],
-            swiftSettings: strict
-        ),
-        .testTarget(
-            name: "CalibrationTests",
-            dependencies: ["Calibration", "InfusionCore", "DeviceProtocols"],
-            swiftSettings: strict
-        ),
-        .testTarget(
-            name: "SystemLibrariesTests",
-            dependencies: ["CUdev", "CLibUSB"],
-            swiftSettings: strict
-        ),
-        .testTarget(
-            name: "infusionctlTests",
-            dependencies: ["infusionctl"],
-            swiftSettings: strict
-        ),
-    ]
+    targets: targets
 )

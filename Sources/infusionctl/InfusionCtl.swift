@@ -14,6 +14,8 @@ struct InfusionCtl: AsyncParsableCommand {
         subcommands: [
             LibraryCommand.self,
             ProgramCommand.self,
+            SessionsCommand.self,
+            ReportCommand.self,
         ]
     )
 }
