@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "infusionctl", targets: ["infusionctl"]),
         .library(name: "InfusionCore", targets: ["InfusionCore"]),
         .library(name: "DeviceProtocols", targets: ["DeviceProtocols"]),
+        .library(name: "DeviceIO", targets: ["DeviceIO"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -54,11 +55,24 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // The syscall layer: serial ports (termios), pseudo-terminals, links, udev discovery, libusb.
+        // CDeviceIOSupport wraps the few glibc calls Swift's Glibc module does not import (posix_openpt…).
+        .target(name: "CDeviceIOSupport"),
+        .target(
+            name: "DeviceIO",
+            dependencies: [
+                "InfusionCore", "CUdev", "CLibUSB", "CDeviceIOSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
         // The command-line tool: parses, calls, prints. Nothing depends on it.
         .executableTarget(
             name: "infusionctl",
             dependencies: [
                 "InfusionCore",
+                "DeviceIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -77,6 +91,11 @@ let package = Package(
         .testTarget(
             name: "DeviceProtocolsTests",
             dependencies: ["DeviceProtocols"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DeviceIOTests",
+            dependencies: ["DeviceIO"],
             swiftSettings: strict
         ),
         .testTarget(
