@@ -197,6 +197,9 @@ final class ManagedDescriptor: @unchecked Sendable {
     }
 }
 
+/// `pipe2(fds, O_CLOEXEC | O_NONBLOCK)`: 0, or -1 with errno.
+func infusionPipe(_ fds: UnsafeMutablePointer<Int32>) -> Int32 { infusion_pipe2(fds, O_CLOEXEC | O_NONBLOCK) }
+
 /// Calls `body` with the bytes of `array` in place (no copy, no allocation), keeping the typed error.
 func withRawBytes<R>(of array: [UInt8], _ body: (UnsafeRawBufferPointer) throws(DeviceIOError) -> R)
     throws(DeviceIOError) -> R
