@@ -241,7 +241,7 @@ public final class DeviceMonitor: Sendable {
         wake = (pipeEnds.0, pipeEnds.1)
         udevdRunning = access("/run/udev/control", F_OK) == 0
         if !udevdRunning {
-            Self.logger.notice("systemd-udevd is not running (/run/udev/control missing): no hot-plug events will arrive")
+            Self.logger.debug("systemd-udevd is not running (/run/udev/control missing): no hot-plug events will arrive")
         }
     }
 

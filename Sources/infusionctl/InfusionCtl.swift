@@ -12,6 +12,7 @@ struct InfusionCtl: AsyncParsableCommand {
             64 usage error (a bad or missing argument or unit); 1 any other failure.
             """,
         subcommands: [
+            DevicesCommand.self,
         ]
     )
 }
