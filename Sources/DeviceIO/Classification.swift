@@ -31,6 +31,7 @@ public enum DeviceRole: String, CaseIterable, Sendable, Codable, CustomStringCon
         }
     }
 
+    /// A short human-readable form, for logs and listings.
     public var description: String { rawValue }
 }
 
@@ -94,6 +95,7 @@ public enum DeviceProtocolName: String, CaseIterable, Sendable, Codable, CustomS
     /// Whether the protocol is spoken over a serial (tty) node.
     public var supportsSerial: Bool { true }
 
+    /// A short human-readable form, for logs and listings.
     public var description: String { rawValue }
 }
 
@@ -130,6 +132,7 @@ public struct KnownAdapter: Sendable, Hashable, Codable, CustomStringConvertible
     /// "0403:6001"
     public var usbID: String { hex4(vendorID) + ":" + hex4(productID) }
 
+    /// A short human-readable form, for logs and listings.
     public var description: String { "\(name) (\(usbID))" }
 
     /// The adapters of reference/protocols.md §C1.
@@ -239,6 +242,7 @@ public enum DeviceClassification: Sendable, Hashable, Codable, CustomStringConve
         }
     }
 
+    /// A short human-readable form, for logs and listings.
     public var description: String { summary }
 
     /// The configured device, if any.

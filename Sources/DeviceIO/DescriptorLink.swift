@@ -49,16 +49,20 @@ public final class DescriptorLink: ByteLink, CustomStringConvertible {
 
     deinit { core.close() }
 
+    /// A short human-readable form, for logs and listings.
     public var description: String { "link \(name)" }
 
     /// Pty master: true while a driver has the slave open. Serial port: true until a hang-up or
     /// close. Any thread.
     public var isPeerConnected: Bool { core.peerPresent.load(ordering: .acquiring) }
 
+    /// Starts delivery to `handler` (see `ByteLink.start(handler:)` and this type's thread rules).
     public func start(handler: @escaping LinkHandler) throws(DeviceIOError) { try core.start(handler: handler) }
 
+    /// Sends all of `bytes` (see `ByteLink.send(_:)` and this type's thread rules).
     public func send(_ bytes: UnsafeRawBufferPointer) throws(DeviceIOError) { try core.send(bytes) }
 
+    /// Closes the link (see `ByteLink.close()` and this type's thread rules). Idempotent; any thread.
     public func close() { core.close() }
 
     /// The shared state: the reader thread holds this (not the public link), so dropping the public

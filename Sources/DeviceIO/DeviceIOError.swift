@@ -40,6 +40,7 @@ public enum DeviceIOError: Error, Equatable, Sendable, CustomStringConvertible {
     /// USB hot-plug notification is not supported by this libusb build or platform.
     case usbHotplugUnsupported
 
+    /// A short human-readable form, for logs and listings.
     public var description: String {
         switch self {
         case .notFound(let path):

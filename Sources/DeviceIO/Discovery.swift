@@ -419,6 +419,7 @@ public enum DeviceAccess: Sendable, Hashable, Codable, CustomStringConvertible {
     /// True when the user may open it.
     public var isAllowed: Bool { self == .allowed }
 
+    /// A short human-readable form, for logs and listings.
     public var description: String {
         switch self {
         case .allowed: "read/write allowed"

@@ -40,13 +40,16 @@ public final class InMemoryLink: ByteLink, CustomStringConvertible {
         name = shared.names[side]
     }
 
+    /// A short human-readable form, for logs and listings.
     public var description: String { "in-memory link \(name)" }
 
+    /// Starts delivery to `handler` (see `ByteLink.start(handler:)` and this type's thread rules).
     public func start(handler: @escaping LinkHandler) throws(DeviceIOError) { try shared.start(side: side, handler: handler) }
 
     /// Copies `bytes` and delivers them to the other end (see the type's description).
     public func send(_ bytes: UnsafeRawBufferPointer) throws(DeviceIOError) { try shared.send(from: side, bytes) }
 
+    /// Closes the link (see `ByteLink.close()` and this type's thread rules). Idempotent; any thread.
     public func close() { shared.close(side: side) }
 
     private final class Shared: Sendable {

@@ -93,6 +93,7 @@ public final class PseudoTerminal: Sendable, CustomStringConvertible {
         }
     }
 
+    /// A short human-readable form, for logs and listings.
     public var description: String { "pseudo-terminal \(slavePath)" }
 
     /// True while at least one process (a driver, or this object with `holdSlaveOpen`) has the slave

@@ -97,6 +97,7 @@ public final class SerialPort: Sendable, CustomStringConvertible {
         }
     }
 
+    /// A short human-readable form, for logs and listings.
     public var description: String { "\(path) (\(settings))" }
 
     /// True once closed (by `close()` or by the link that took the port over).

@@ -41,7 +41,9 @@ public enum BaudRate: Int, CaseIterable, Sendable, Codable, Comparable, CustomSt
         }
     }
 
+    /// Slower rates sort first.
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+    /// A short human-readable form, for logs and listings.
     public var description: String { "\(rawValue)" }
 }
 

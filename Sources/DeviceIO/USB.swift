@@ -17,6 +17,7 @@ public struct USBDeviceKey: Sendable, Hashable, Codable, CustomStringConvertible
         self.address = address
     }
 
+    /// A short human-readable form, for logs and listings.
     public var description: String { "bus \(bus) address \(address)" }
 }
 

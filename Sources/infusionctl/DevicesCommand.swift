@@ -37,7 +37,8 @@ struct DevicesCommand: AsyncParsableCommand {
             do {
                 devices = try DeviceDiscovery.scan()
             } catch {
-                throw CleanExit.message("error: \(error)")
+                Output.error("error: \(error)")
+                throw ExitCode.failure
             }
             printList(devices.filter { all || $0.isOfInterest })
         }
@@ -64,7 +65,8 @@ struct DevicesCommand: AsyncParsableCommand {
         do {
             monitor = try DeviceMonitor()  // open the monitor first, then enumerate: nothing is missed
         } catch {
-            throw CleanExit.message("error: \(error)")
+            Output.error("error: \(error)")
+            throw ExitCode.failure
         }
         let initial = monitor.snapshot()
         printList(initial.filter { all || $0.isOfInterest })
