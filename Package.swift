@@ -44,6 +44,15 @@ targets += [
     .testTarget(name: "DeviceProtocolsTests", dependencies: ["DeviceProtocols", propertyBased], swiftSettings: strict),
 ]
 
+// MARK: DeviceIO: the syscall layer (serial ports, ptys, links, udev discovery, libusb). Knows bytes, not devices.
+// CDeviceIOSupport wraps the few glibc calls Swift's Glibc module does not import (posix_openpt, pipe2…).
+products += [.library(name: "DeviceIO", targets: ["DeviceIO"])]
+targets += [
+    .target(name: "CDeviceIOSupport"),
+    .target(name: "DeviceIO", dependencies: ["InfusionCore", "CUdev", "CLibUSB", "CDeviceIOSupport", logging], swiftSettings: strict),
+    .testTarget(name: "DeviceIOTests", dependencies: ["DeviceIO"], swiftSettings: strict),
+]
+
 // MARK: DeviceSimulators: simulated devices and the virtual patient (Simulator/README.md).
 products += [.library(name: "DeviceSimulators", targets: ["DeviceSimulators"])]
 targets += [
@@ -89,7 +98,7 @@ targets += [
     .executableTarget(
         name: "infusionctl",
         dependencies: [
-            "InfusionCore", "Records",
+            "InfusionCore", "DeviceIO", "Records",
             .product(name: "ArgumentParser", package: "swift-argument-parser"), logging,
         ],
         resources: [.copy("Resources/default-library.toml")],

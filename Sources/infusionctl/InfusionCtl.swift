@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import Logging
 
 /// `infusionctl`: the operator's and technician's command-line tool. Thin: it parses arguments, calls
 /// the libraries and prints. It is the only part of InfusionControl that writes to standard output.
@@ -16,6 +18,28 @@ struct InfusionCtl: AsyncParsableCommand {
             ProgramCommand.self,
             SessionsCommand.self,
             ReportCommand.self,
+            DevicesCommand.self,
         ]
     )
+
+    /// Routes library logging to standard error (standard output carries only results, so `--json`
+    /// stays parseable), at the level in `INFUSIONCONTROL_LOG_LEVEL` (default: warning), then runs.
+    static func main() async {
+        let level = ProcessInfo.processInfo.environment["INFUSIONCONTROL_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -194,14 +194,7 @@ enum ProgramReport {
         }
     }
 
-    static func json(_ document: Document) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(document), let text = String(data: data, encoding: .utf8) else {
-            return "{\"status\":\"rejected\",\"findings\":[{\"rule\":\"internal\",\"severity\":\"hard\",\"message\":\"could not encode the result\"}]}"
-        }
-        return text
-    }
+    static func json(_ document: Document) -> String { Output.json(document) }
 
     static func printHuman(_ result: ValidationResult, request: ProgramRequest, library: DrugLibrary) {
         let headline: String

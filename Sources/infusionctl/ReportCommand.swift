@@ -81,9 +81,4 @@ struct ReportCommand: ParsableCommand {
     }
 }
 
-extension Output {
-    /// Writes text to standard output exactly as it is (no newline added), for reports and CSV.
-    static func write(_ text: String) {
-        print(text, terminator: "")
-    }
-}
+
