@@ -49,7 +49,13 @@ targets += [
 products += [.library(name: "DeviceIO", targets: ["DeviceIO"])]
 targets += [
     .target(name: "CDeviceIOSupport"),
-    .target(name: "DeviceIO", dependencies: ["InfusionCore", "CUdev", "CLibUSB", "CDeviceIOSupport", logging], swiftSettings: strict),
+    .target(
+        name: "DeviceIO",
+        dependencies: [
+            "InfusionCore", "CUdev", "CLibUSB", "CDeviceIOSupport", logging,
+            .product(name: "HeapModule", package: "swift-collections"),
+        ],
+        swiftSettings: strict),
     .testTarget(name: "DeviceIOTests", dependencies: ["DeviceIO"], swiftSettings: strict),
 ]
 
@@ -117,6 +123,7 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
     ],
     targets: targets
 )

@@ -1,0 +1,232 @@
+import Foundation
+import InfusionCore
+import Logging
+
+/// Runs one `LinkEndpoint` over a real link on real threads: link events feed the endpoint as they
+/// arrive (on the link's delivery thread), a timer thread calls `tick` at the endpoint's deadlines
+/// (converted to real waits through the clock, so a `ScaledClock` speeds everything up alike), and
+/// a link that goes down is reopened every `reconnectInterval` until it comes back.
+///
+/// Thread rules: every method may be called from any thread. The endpoint is only touched under the
+/// host's lock; sends and outputs are carried out after the lock is released, in the order they were
+/// produced. `onOutput` is called on whichever thread produced the output (link, timer or caller of
+/// `perform`), never concurrently with itself; it may call `perform` again.
+///
+/// Ownership: the host owns the links it opens and closes them on `stop()` or when they go down.
+public final class EndpointHost<Endpoint: LinkEndpoint>: @unchecked Sendable {
+    /// Opens the link (a serial port, a pty master…). Called on start and on every reconnect attempt.
+    public typealias Opener = @Sendable () throws(DeviceIOError) -> any ByteLink
+
+    /// A name for logs ("pump0 /dev/infusion/pump0").
+    public let name: String
+    private let clock: any MonotonicClock
+    private let open: Opener
+    private let reconnectInterval: Duration
+    private let onOutput: @Sendable (Endpoint.Output) -> Void
+    private let linkUpOnOpen: Bool
+    private let logger: Logger
+
+    // Guarded by `condition`.
+    private let condition = NSCondition()
+    private var endpoint: Endpoint
+    private var link: (any ByteLink)?
+    private var generation = 0
+    private var reconnectAt: MonotonicInstant?
+    private var running = false
+    private var stopped = false
+    private var lastOpenError: DeviceIOError?
+
+    // Keeps effects in production order across threads; recursive so `onOutput` may call `perform`.
+    private let delivery = NSRecursiveLock()
+    private let timerDone = DispatchSemaphore(value: 0)
+
+    /// A host for `endpoint`; nothing happens until `start()`.
+    ///
+    /// `linkUpOnOpen`: true for a driver (an opened port is the link being up); false for a simulator
+    /// behind a pty master, whose link is up only when a driver opens the slave (`.peerConnected`).
+    public init(
+        endpoint: Endpoint, name: String, clock: any MonotonicClock, reconnectInterval: Duration = .milliseconds(500),
+        linkUpOnOpen: Bool = true, open: @escaping Opener, onOutput: @escaping @Sendable (Endpoint.Output) -> Void
+    ) {
+        self.linkUpOnOpen = linkUpOnOpen
+        self.endpoint = endpoint
+        self.name = name
+        self.clock = clock
+        self.open = open
+        self.reconnectInterval = reconnectInterval
+        self.onOutput = onOutput
+        var logger = Logger(label: "infusion.endpoint")
+        logger[metadataKey: "link"] = "\(name)"
+        self.logger = logger
+    }
+
+    /// Opens the link (retrying every `reconnectInterval` if it cannot be opened yet) and starts the
+    /// timer thread. Calling it again does nothing.
+    public func start() {
+        condition.lock()
+        guard !running, !stopped else { condition.unlock(); return }
+        running = true
+        reconnectAt = clock.now()
+        condition.unlock()
+        let thread = Thread { [self] in timerLoop() }
+        thread.name = "endpoint \(name)"
+        thread.start()
+    }
+
+    /// Stops the timer thread and closes the link. The endpoint sees `linkDown` if the link was up.
+    /// Idempotent; waits for the timer thread to finish (do not call it from `onOutput`).
+    public func stop() {
+        condition.lock()
+        guard running, !stopped else { stopped = true; condition.unlock(); return }
+        stopped = true
+        let current = link
+        link = nil
+        generation += 1
+        var effects = EndpointEffects<Endpoint.Output>()
+        if current != nil { endpoint.linkDown(at: clock.now(), effects: &effects) }
+        condition.broadcast()
+        delivery.lock()
+        condition.unlock()
+        deliver(effects, on: nil)
+        delivery.unlock()
+        current?.close()
+        timerDone.wait()
+    }
+
+    /// Runs `body` on the endpoint under the host's lock with the current time, then carries out the
+    /// effects it produced. This is how a driver's public API submits requests.
+    @discardableResult
+    public func perform<R>(_ body: (inout Endpoint, MonotonicInstant, inout EndpointEffects<Endpoint.Output>) -> R) -> R {
+        condition.lock()
+        var effects = EndpointEffects<Endpoint.Output>()
+        let result = body(&endpoint, clock.now(), &effects)
+        let target = link
+        condition.signal()  // the deadline may have moved
+        delivery.lock()
+        condition.unlock()
+        deliver(effects, on: target)
+        delivery.unlock()
+        return result
+    }
+
+    /// The link currently open, if any: for a fast path that writes a pre-encoded frame directly
+    /// (the supervisor's stop). Nil while disconnected.
+    public var currentLink: (any ByteLink)? {
+        condition.lock()
+        defer { condition.unlock() }
+        return link
+    }
+
+    /// True while a link is open.
+    public var isConnected: Bool { currentLink != nil }
+
+    // MARK: Internals
+
+    private func deliver(_ effects: EndpointEffects<Endpoint.Output>, on target: (any ByteLink)?) {
+        if let target {
+            for frame in effects.outgoing {
+                do {
+                    try target.send(frame)
+                } catch {
+                    logger.debug("send failed: \(error)")
+                    break  // the link's own event (disconnected/closed) will tell the endpoint
+                }
+            }
+        } else if !effects.outgoing.isEmpty {
+            logger.trace("\(effects.outgoing.count) frame(s) dropped: no link")
+        }
+        for output in effects.outputs { onOutput(output) }
+    }
+
+    private func handle(_ event: LinkEvent, generation eventGeneration: Int) {
+        condition.lock()
+        guard eventGeneration == generation, !stopped else { condition.unlock(); return }
+        var effects = EndpointEffects<Endpoint.Output>()
+        var toClose: (any ByteLink)?
+        switch event {
+        case let .received(bytes, at):
+            endpoint.receive(bytes, at: at, effects: &effects)
+        case let .peerConnected(at):
+            endpoint.linkUp(at: at, effects: &effects)
+        case let .peerDisconnected(at):
+            endpoint.linkDown(at: at, effects: &effects)
+        case let .disconnected(error, at):
+            logger.notice("link down: \(error)")
+            endpoint.linkDown(at: at, effects: &effects)
+            toClose = link
+            link = nil
+            generation += 1
+            reconnectAt = at + reconnectInterval
+        case .closed:
+            break
+        }
+        let target = link
+        condition.signal()
+        delivery.lock()
+        condition.unlock()
+        deliver(effects, on: target)
+        delivery.unlock()
+        toClose?.close()
+    }
+
+    private func timerLoop() {
+        condition.lock()
+        while !stopped {
+            let now = clock.now()
+            if let due = reconnectAt, due <= now, link == nil {
+                reconnectAt = nil
+                attemptOpen(now: now)  // may unlock and relock
+                continue
+            }
+            if let deadline = endpoint.nextDeadline, deadline <= now {
+                var effects = EndpointEffects<Endpoint.Output>()
+                endpoint.tick(at: now, effects: &effects)
+                let target = link
+                delivery.lock()
+                condition.unlock()
+                deliver(effects, on: target)
+                delivery.unlock()
+                condition.lock()
+                continue
+            }
+            let next = [endpoint.nextDeadline, link == nil ? reconnectAt : nil].compactMap { $0 }.min()
+            if let next {
+                let wait = clock.realDuration(of: next - now)
+                _ = condition.wait(until: Date(timeIntervalSinceNow: max(wait.seconds, 0)))
+            } else {
+                condition.wait()
+            }
+        }
+        condition.unlock()
+        timerDone.signal()
+    }
+
+    /// Called with the lock held; returns with it held.
+    private func attemptOpen(now: MonotonicInstant) {
+        let opened: any ByteLink
+        do {
+            opened = try open()
+        } catch {
+            if error != lastOpenError { logger.notice("cannot open: \(error)") }
+            lastOpenError = error
+            reconnectAt = now + reconnectInterval
+            return
+        }
+        lastOpenError = nil
+        generation += 1
+        let myGeneration = generation
+        link = opened
+        var effects = EndpointEffects<Endpoint.Output>()
+        if linkUpOnOpen { endpoint.linkUp(at: clock.now(), effects: &effects) }
+        delivery.lock()
+        condition.unlock()
+        do {
+            try opened.start { [weak self] event in self?.handle(event, generation: myGeneration) }
+        } catch {
+            logger.notice("cannot start link: \(error)")
+        }
+        deliver(effects, on: opened)
+        delivery.unlock()
+        condition.lock()
+    }
+}
