@@ -59,12 +59,20 @@ targets += [
     .testTarget(name: "DeviceIOTests", dependencies: ["DeviceIO"], swiftSettings: strict),
 ]
 
+// MARK: Drivers: one driver per device family = codec + link + session rules, behind the pump and
+// oximeter interfaces.
+products += [.library(name: "Drivers", targets: ["Drivers"])]
+targets += [
+    .target(name: "Drivers", dependencies: ["InfusionCore", "DeviceProtocols", "DeviceIO", logging], swiftSettings: strict),
+    .testTarget(name: "DriversTests", dependencies: ["Drivers", "DeviceSimulators", "DeviceIO", propertyBased], swiftSettings: strict),
+]
+
 // MARK: DeviceSimulators: simulated devices and the virtual patient (Simulator/README.md).
 products += [.library(name: "DeviceSimulators", targets: ["DeviceSimulators"])]
 targets += [
     .target(
         name: "DeviceSimulators",
-        dependencies: ["InfusionCore", "DeviceProtocols", toml],
+        dependencies: ["InfusionCore", "DeviceProtocols", "DeviceIO", toml],
         path: "Simulator/Sources/DeviceSimulators",
         swiftSettings: strict),
     .testTarget(name: "DeviceSimulatorsTests", dependencies: ["DeviceSimulators"], swiftSettings: strict),
