@@ -72,10 +72,23 @@ products += [.library(name: "DeviceSimulators", targets: ["DeviceSimulators"])]
 targets += [
     .target(
         name: "DeviceSimulators",
-        dependencies: ["InfusionCore", "DeviceProtocols", "DeviceIO", toml],
+        dependencies: ["InfusionCore", "DeviceProtocols", "DeviceIO", toml, logging],
         path: "Simulator/Sources/DeviceSimulators",
         swiftSettings: strict),
-    .testTarget(name: "DeviceSimulatorsTests", dependencies: ["DeviceSimulators"], swiftSettings: strict),
+    .testTarget(name: "DeviceSimulatorsTests", dependencies: ["DeviceSimulators", "DeviceIO"], swiftSettings: strict),
+]
+
+// MARK: infusion-sim: hosts simulated devices on pseudo-terminals for manual or scripted use.
+products += [.executable(name: "infusion-sim", targets: ["infusion-sim"])]
+targets += [
+    .executableTarget(
+        name: "infusion-sim",
+        dependencies: [
+            "DeviceSimulators", "InfusionCore", logging,
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ],
+        path: "Simulator/Sources/infusion-sim",
+        swiftSettings: strict),
 ]
 
 // MARK: Records: the durable session record (SQLite through GRDB, WAL, synchronous=FULL) and reports.
