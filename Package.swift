@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "infusionctl", targets: ["infusionctl"]),
         .library(name: "InfusionCore", targets: ["InfusionCore"]),
         .library(name: "DeviceProtocols", targets: ["DeviceProtocols"]),
+        .library(name: "Supervisor", targets: ["Supervisor"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -54,6 +55,20 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // eventfd/timerfd wrappers for the supervisor's real-time runner (not exported by Swift's Glibc).
+        .target(name: "CRealTime"),
+
+        // The safety supervisor: pure rule engine and alarm manager, and its real-time runner.
+        .target(
+            name: "Supervisor",
+            dependencies: [
+                "InfusionCore",
+                "CRealTime",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
         // The command-line tool: parses, calls, prints. Nothing depends on it.
         .executableTarget(
             name: "infusionctl",
@@ -77,6 +92,15 @@ let package = Package(
         .testTarget(
             name: "DeviceProtocolsTests",
             dependencies: ["DeviceProtocols"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SupervisorTests",
+            dependencies: [
+                "Supervisor",
+                "InfusionCore",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
