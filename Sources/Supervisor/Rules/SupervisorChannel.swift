@@ -76,9 +76,11 @@ public struct SupervisorChannel: Sendable {
         if let last = state.lastStepAt, now > last { elapsed = now - last } else { elapsed = .zero }
         if state.lastStepAt.map({ now > $0 }) ?? true { state.lastStepAt = now }
 
-        accumulate(elapsed)
+        let rateDuringInterval = state.commandedRate
+        let deliveringDuringInterval = state.mode.commandsDelivery
         ingestVitals(inputs.vitals, oximeter: inputs.oximeter, now: now, into: &output)
         ingestPump(inputs.pump, link: inputs.pumpLink, now: now, into: &output)
+        accumulate(elapsed, rate: rateDuringInterval, delivering: deliveringDuringInterval)
         snapshot.oximeter = inputs.oximeter
         snapshot.pumpLink = inputs.pumpLink
 
@@ -97,13 +99,16 @@ public struct SupervisorChannel: Sendable {
 
     // MARK: Time
 
-    private mutating func accumulate(_ elapsed: Duration) {
-        guard elapsed > .zero, state.mode.commandsDelivery else { return }
+    /// The schedule position and the volumes for the interval since the last step, at the rate that was
+    /// commanded during it. The expected volume counts only while the pump reports delivery (its latest
+    /// status, which covers the interval), so it is comparable with the pump's own counter.
+    private mutating func accumulate(_ elapsed: Duration, rate: VolumeRate, delivering: Bool) {
+        guard elapsed > .zero, delivering else { return }
         state.deliveryElapsed += elapsed
-        let hours = elapsed.hours
-        state.commandedVolume = state.commandedVolume + Volume(canonicalValue: state.commandedRate.millilitresPerHour * hours)
+        let volume = Volume(canonicalValue: rate.millilitresPerHour * elapsed.hours)
+        state.commandedVolume = state.commandedVolume + volume
         if pumpFresh, snapshot.pumpState == .infusing {
-            state.expectedVolume = state.expectedVolume + Volume(canonicalValue: state.commandedRate.millilitresPerHour * hours)
+            state.expectedVolume = state.expectedVolume + volume
         }
     }
 
@@ -272,8 +277,9 @@ public struct SupervisorChannel: Sendable {
         alarms.set(.pumpNearEmpty, present: owned && reported.contains(.nearEmpty), trigger: .pumpAlarms(reported), now: now, into: &output)
         if !high.isEmpty { supervisorStop(.pumpAlarm, now: now, into: &output) }
 
-        // Unknown pump state moves toward safe.
-        let silent = active && !pumpFresh
+        // Unknown pump state (stale status, link down, or a state the driver could not read) moves
+        // toward safe at once.
+        let silent = active && snapshot.pumpState == .unknown
         alarms.set(.pumpCommunicationLost, present: silent,
                    trigger: .pumpSilent(age: state.lastPumpStatus.map { now - $0.receivedAt }, link: snapshot.pumpLink),
                    now: now, into: &output)
@@ -290,10 +296,12 @@ public struct SupervisorChannel: Sendable {
         alarms.set(.unexpectedDelivery, present: unexpected, trigger: .delivery(snapshot.pumpState, rate: snapshot.pumpRate),
                    now: now, into: &output)
         if unexpected {
-            if mode.commandsDelivery || mode == .pausedByOperator || mode == .acknowledged {
-                supervisorStop(.unexpectedDelivery, now: now, into: &output)
-            } else {
-                sendStop(.unexpectedDelivery, now: now, into: &output)
+            // Always a fresh stop (an earlier one was confirmed, so the pump restarted by itself), and a
+            // latched supervisor stop from any mode that could lead back to delivery.
+            sendStop(.unexpectedDelivery, now: now, into: &output)
+            switch state.mode {
+            case .checked, .infusing, .pausedByOperator, .acknowledged: latch(.unexpectedDelivery, now: now, into: &output)
+            case .idle, .stoppedBySupervisor, .complete, .stoppedByOperator, .fault: break
             }
         }
 
@@ -537,7 +545,9 @@ public struct SupervisorChannel: Sendable {
     /// and goes to `fault` instead.
     private mutating func commandRate(_ rate: VolumeRate, start: Bool, rule: SupervisorRule, now: MonotonicInstant, into output: inout StepOutput) {
         let limits = configuration.limits
-        let allowed = min(limits.maximumRate, limits.rateCeiling)
+        // The loading dose is a bolus, validated against its own limits (R-DL-07): its rate may exceed the
+        // continuous ceiling. Every maintenance rate (titrations too) is held under both.
+        let allowed = state.phase == .loading ? limits.maximumRate : min(limits.maximumRate, limits.rateCeiling)
         guard rate > .zero, rate <= allowed, rate.millilitresPerHour.isFinite else {
             let before = state.mode
             record(.rateGuard, .rateRefused(rate), before: before, now: now, into: &output)
@@ -563,20 +573,24 @@ public struct SupervisorChannel: Sendable {
     }
 
     /// A rule's stop: from delivery, send the stop and latch `stoppedBySupervisor`; from an operator pause,
-    /// latch `stoppedBySupervisor` (the stop is already out). Other modes are already stopped.
+    /// latch `stoppedBySupervisor` (the stop is already out), so that resuming needs an acknowledgement.
+    /// Other modes are already stopped: the rule's alarm is all there is to do.
     private mutating func supervisorStop(_ rule: SupervisorRule, now: MonotonicInstant, into output: inout StepOutput) {
-        let before = state.mode
-        switch before {
+        switch state.mode {
         case .checked, .infusing:
             sendStop(rule, now: now, into: &output)
-            state.mode = .stoppedBySupervisor
-            record(rule, .modeChanged, before: before, now: now, into: &output)
-        case .pausedByOperator, .acknowledged:
-            state.mode = .stoppedBySupervisor
-            record(rule, .modeChanged, before: before, now: now, into: &output)
-        case .idle, .stoppedBySupervisor, .complete, .stoppedByOperator, .fault:
+            latch(rule, now: now, into: &output)
+        case .pausedByOperator:
+            latch(rule, now: now, into: &output)
+        case .idle, .stoppedBySupervisor, .acknowledged, .complete, .stoppedByOperator, .fault:
             break
         }
+    }
+
+    private mutating func latch(_ rule: SupervisorRule, now: MonotonicInstant, into output: inout StepOutput) {
+        let before = state.mode
+        state.mode = .stoppedBySupervisor
+        record(rule, .modeChanged, before: before, now: now, into: &output)
     }
 
     /// Sends a stop (urgent) and starts the confirmation deadline; no effect while one is pending.

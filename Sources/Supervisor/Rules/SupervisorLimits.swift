@@ -6,88 +6,90 @@ import InfusionCore
 ///
 /// A plain value with no references (no strings, no arrays), so the real-time tick can copy and read
 /// it without retain/release or allocation. Build it once, outside the tick, with
-/// `init(program:)`; only a `ValidatedProgram` (which only the validator makes) can produce one.
+/// `init(program:)`; only a `ValidatedProgram` (which only the validator makes) can produce one, and
+/// its properties cannot be changed outside this module (titration goes through `TitrationOrder`).
 public struct SupervisorLimits: Hashable, Sendable {
     // MARK: Start interlocks (R-ST-01)
 
     /// Lowest SpO2 that allows a start.
-    public let startSpO2Minimum: Percentage
+    public internal(set) var startSpO2Minimum: Percentage
     /// Lowest pulse rate that allows a start.
-    public let startPulseMinimum: PulseRate
+    public internal(set) var startPulseMinimum: PulseRate
     /// Highest pulse rate that allows a start.
-    public let startPulseMaximum: PulseRate
+    public internal(set) var startPulseMaximum: PulseRate
     /// Oldest (by `VitalSample.measuredAt`) a sample may be and still count for a start check.
-    public let startVitalsMaxAge: Duration
+    public internal(set) var startVitalsMaxAge: Duration
 
     // MARK: Run-time monitoring (R-MON-01 to R-MON-09)
 
     /// R-MON-01: stop when SpO2 stays below this for `spo2PauseHold`.
-    public let spo2PauseBelow: Percentage
+    public internal(set) var spo2PauseBelow: Percentage
     /// R-MON-01: hold time; the stop comes on the first tick at which the condition has lasted this long.
-    public let spo2PauseHold: Duration
+    public internal(set) var spo2PauseHold: Duration
     /// R-MON-01: stop on the first valid sample below this, with no hold.
-    public let spo2ImmediatePauseBelow: Percentage
+    public internal(set) var spo2ImmediatePauseBelow: Percentage
     /// R-MON-02: medium alarm (no stop) when SpO2 stays at or below this for `spo2WarningHold`.
-    public let spo2WarningAtOrBelow: Percentage
+    public internal(set) var spo2WarningAtOrBelow: Percentage
     /// R-MON-02: hold time of the SpO2 warning.
-    public let spo2WarningHold: Duration
+    public internal(set) var spo2WarningHold: Duration
     /// R-MON-03: stop above this pulse rate after `pulsePauseHold`.
-    public let pulsePauseAbove: PulseRate
+    public internal(set) var pulsePauseAbove: PulseRate
     /// R-MON-03: stop below this pulse rate after `pulsePauseHold`.
-    public let pulsePauseBelow: PulseRate
+    public internal(set) var pulsePauseBelow: PulseRate
     /// R-MON-03: hold time of both pulse-rate stops.
-    public let pulsePauseHold: Duration
+    public internal(set) var pulsePauseHold: Duration
     /// R-MON-03: medium alarm above this pulse rate after `pulseWarningHold`.
-    public let pulseWarningAbove: PulseRate
+    public internal(set) var pulseWarningAbove: PulseRate
     /// R-MON-03: hold time of the pulse-rate warning.
-    public let pulseWarningHold: Duration
+    public internal(set) var pulseWarningHold: Duration
     /// R-MON-06: medium technical alarm once the latest sample has been invalid this long.
-    public let invalidSignalAlarmAfter: Duration
+    public internal(set) var invalidSignalAlarmAfter: Duration
     /// R-MON-06: medium technical alarm when no valid sample has been measured for longer than this.
-    public let monitoringLossAlarmAfter: Duration
+    public internal(set) var monitoringLossAlarmAfter: Duration
     /// R-MON-06: stop, and escalate to high, when no valid sample has been measured for longer than this.
-    public let monitoringLossPauseAfter: Duration
+    public internal(set) var monitoringLossPauseAfter: Duration
     /// R-MON-08: a sample (or pump status) older than this counts as no data. Also the freshness limit of
     /// pump status: a status older than this means the pump's state is unknown.
-    public let sampleMaxAge: Duration
+    public internal(set) var sampleMaxAge: Duration
     /// R-MON-09: the pump must report itself stopped within this time of a stop command.
-    public let stopConfirmationDeadline: Duration
+    public internal(set) var stopConfirmationDeadline: Duration
     /// Largest allowed difference between commanded and reported rate, in percent of the commanded rate.
-    public let rateTolerance: Percentage
+    public internal(set) var rateTolerance: Percentage
     /// How long a rate disagreement may last before it stops the infusion (also: how long the pump may
     /// take to start after a start command).
-    public let rateMismatchHold: Duration
+    public internal(set) var rateMismatchHold: Duration
     /// Largest allowed difference between the volume the commanded rates imply and the pump's counter.
-    public let volumeTolerance: Volume
+    public internal(set) var volumeTolerance: Volume
 
     // MARK: Alarm system (R-ALM-03)
 
     /// Longest an audio pause lasts.
-    public let audioPauseMax: Duration
+    public internal(set) var audioPauseMax: Duration
     /// A medium alarm whose condition persists this long escalates to high.
-    public let escalateMediumAfter: Duration
+    public internal(set) var escalateMediumAfter: Duration
 
     // MARK: The program
 
     /// Loading-phase pump rate (zero when the program has no loading phase).
-    public let loadingRate: VolumeRate
+    public internal(set) var loadingRate: VolumeRate
     /// Loading-phase duration (zero when none).
-    public let loadingDuration: Duration
+    public internal(set) var loadingDuration: Duration
     /// Maintenance pump rate (the validated, rounded-down rate).
-    public let maintenanceRate: VolumeRate
+    public internal(set) var maintenanceRate: VolumeRate
     /// Maintenance duration.
-    public let maintenanceDuration: Duration
+    public internal(set) var maintenanceDuration: Duration
     /// The highest rate the validated program may command: the supervisor never commands more.
-    public let maximumRate: VolumeRate
-    /// The highest rate any program for this drug, concentration and patient could ever validate at (the
-    /// drug's hard maximum dose rate and absolute cap, converted to mL/h). A second, independent ceiling
-    /// checked on every rate command, including titrations.
-    public let rateCeiling: VolumeRate
+    public internal(set) var maximumRate: VolumeRate
+    /// The highest maintenance rate any program for this drug, concentration and patient could ever
+    /// validate at (the drug's hard maximum dose rate and absolute cap, converted to mL/h). A second,
+    /// independent ceiling checked on every maintenance rate command, titrations included. (A loading
+    /// dose is a bolus with its own validated limits and may run faster; it is held to `maximumRate`.)
+    public internal(set) var rateCeiling: VolumeRate
     /// The delivered volume at which the session's hard cumulative dose is reached (R-DL-08).
-    public let cumulativeHardLimitVolume: Volume
+    public internal(set) var cumulativeHardLimitVolume: Volume
     /// Identifies the library, profile, drug, concentration and weight this channel runs: a titration
     /// must carry the same identity.
-    public let programIdentity: ProgramIdentity
+    public internal(set) var programIdentity: ProgramIdentity
 
     /// Takes every limit from `program` and its profile. Pure; any thread; allocates (call it outside
     /// the real-time tick).
@@ -132,8 +134,11 @@ public struct SupervisorLimits: Hashable, Sendable {
 
     /// The same limits with a titrated maintenance phase (already checked against `rateCeiling`).
     func titrated(to order: TitrationOrder) -> SupervisorLimits {
-        SupervisorLimits(copying: self, maintenanceRate: order.maintenanceRate,
-                         maintenanceDuration: order.maintenanceDuration, maximumRate: order.maximumRate)
+        var copy = self
+        copy.maintenanceRate = order.maintenanceRate
+        copy.maintenanceDuration = order.maintenanceDuration
+        copy.maximumRate = order.maximumRate
+        return copy
     }
 
     /// The smaller of the drug's hard maximum dose rate and its absolute cap, as a pump rate.
@@ -144,52 +149,11 @@ public struct SupervisorLimits: Hashable, Sendable {
     }
 }
 
-extension SupervisorLimits {
-    /// A copy with the program part replaced. Internal: the only public ways to change a channel's
-    /// program are a new `SupervisorLimits(program:)` or a `TitrationOrder`, both from validated programs.
-    /// (Tests use the optional overrides to place a limit where a scenario needs it.)
-    init(copying o: SupervisorLimits, maintenanceRate: VolumeRate, maintenanceDuration: Duration, maximumRate: VolumeRate,
-         cumulativeHardLimitVolume: Volume? = nil, volumeTolerance: Volume? = nil) {
-        startSpO2Minimum = o.startSpO2Minimum
-        startPulseMinimum = o.startPulseMinimum
-        startPulseMaximum = o.startPulseMaximum
-        startVitalsMaxAge = o.startVitalsMaxAge
-        spo2PauseBelow = o.spo2PauseBelow
-        spo2PauseHold = o.spo2PauseHold
-        spo2ImmediatePauseBelow = o.spo2ImmediatePauseBelow
-        spo2WarningAtOrBelow = o.spo2WarningAtOrBelow
-        spo2WarningHold = o.spo2WarningHold
-        pulsePauseAbove = o.pulsePauseAbove
-        pulsePauseBelow = o.pulsePauseBelow
-        pulsePauseHold = o.pulsePauseHold
-        pulseWarningAbove = o.pulseWarningAbove
-        pulseWarningHold = o.pulseWarningHold
-        invalidSignalAlarmAfter = o.invalidSignalAlarmAfter
-        monitoringLossAlarmAfter = o.monitoringLossAlarmAfter
-        monitoringLossPauseAfter = o.monitoringLossPauseAfter
-        sampleMaxAge = o.sampleMaxAge
-        stopConfirmationDeadline = o.stopConfirmationDeadline
-        rateTolerance = o.rateTolerance
-        rateMismatchHold = o.rateMismatchHold
-        self.volumeTolerance = volumeTolerance ?? o.volumeTolerance
-        audioPauseMax = o.audioPauseMax
-        escalateMediumAfter = o.escalateMediumAfter
-        loadingRate = o.loadingRate
-        loadingDuration = o.loadingDuration
-        self.maintenanceRate = maintenanceRate
-        self.maintenanceDuration = maintenanceDuration
-        self.maximumRate = maximumRate
-        rateCeiling = o.rateCeiling
-        self.cumulativeHardLimitVolume = cumulativeHardLimitVolume ?? o.cumulativeHardLimitVolume
-        programIdentity = o.programIdentity
-    }
-}
-
 /// A fingerprint of what must not change within one session: library (SHA-256), profile, drug,
 /// concentration and patient weight. Deterministic across processes (FNV-1a, not `Hasher`).
 public struct ProgramIdentity: Hashable, Sendable, CustomStringConvertible {
     /// The 64-bit fingerprint.
-    public let value: UInt64
+    public internal(set) var value: UInt64
 
     /// The identity of `program`. Allocation-free is not required here (outside the tick).
     public init(program: ValidatedProgram) {
