@@ -384,7 +384,8 @@ public struct SupervisorChannel: Sendable {
             return
         }
         let limits = configuration.limits
-        if pumpFresh, let status = state.lastPumpStatus, status.receivedAt >= state.stopFirstSentAt, Self.confirmsStop(status) {
+        // Confirm, don't assume: only a status that arrived after the stop was sent can confirm it.
+        if pumpFresh, let status = state.lastPumpStatus, status.receivedAt > state.stopFirstSentAt, Self.confirmsStop(status) {
             state.stopPending = false
             record(.stopConfirmation, .stopConfirmed(after: now - state.stopFirstSentAt), now: now, into: &output)
             alarms.set(.stopNotConfirmed, present: false, trigger: .none, now: now, into: &output)
