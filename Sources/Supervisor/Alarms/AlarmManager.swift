@@ -24,7 +24,6 @@ public struct AlarmManager: Sendable {
         statuses = AlarmCause.allCases.map {
             AlarmStatus(cause: $0, state: .inactive, priority: $0.properties.priority, acknowledged: false, since: now, trigger: .none)
         }
-        statuses.reserveCapacity(AlarmCause.count)
     }
 
     /// The status of one alarm.

@@ -196,9 +196,9 @@ public struct DecisionEvent: Hashable, Sendable {
     public var kind: DecisionKind
     /// The pump command it sent, if any.
     public var command: PumpCommand?
-    /// The channel's mode before the step.
+    /// The channel's mode when the decision was taken.
     public var modeBefore: ChannelMode
-    /// The channel's mode after the decision.
+    /// The channel's mode once the decision took effect (the same for decisions that change no mode).
     public var modeAfter: ChannelMode
     /// What the step saw.
     public var inputs: InputSnapshot

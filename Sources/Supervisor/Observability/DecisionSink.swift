@@ -50,6 +50,7 @@ public final class InMemoryDecisionSink: DecisionSink {
     /// An empty sink.
     public init() {}
 
+    /// Appends `event` (allocates, locks: tests only).
     public func record(_ event: DecisionEvent) { storage.withLock { $0.append(event) } }
 
     /// Every decision so far, in order.

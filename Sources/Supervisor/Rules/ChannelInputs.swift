@@ -67,7 +67,8 @@ public struct TitrationOrder: Hashable, Sendable {
     public let maintenanceRate: VolumeRate
     /// The new program's validated maximum rate: the supervisor never commands more after applying it.
     public let maximumRate: VolumeRate
-    /// How long the new maintenance phase runs, counted from the moment the titration is applied.
+    /// How long the new maintenance phase runs, counted from the moment the titration is applied (the
+    /// program never ends later than the running one would have: a titration does not lengthen a session).
     public let maintenanceDuration: Duration
     /// The program identity it must match.
     public let programIdentity: ProgramIdentity

@@ -267,14 +267,13 @@ public struct SupervisorChannel: Sendable {
         let limits = configuration.limits
         let mode = state.mode
         let active = mode.isSessionActive
-        let owned = mode != .idle && mode != .complete && mode != .stoppedByOperator
 
         // Alarms the pump reports (R-ALM-01).
         let reported = snapshot.pumpAlarms
         let high = reported.intersection(Self.highPriorityPumpAlarms)
-        alarms.set(.pumpAlarm, present: owned && !high.isEmpty, trigger: .pumpAlarms(reported), now: now, into: &output)
-        alarms.set(.pumpBatteryLow, present: owned && reported.contains(.lowBattery), trigger: .pumpAlarms(reported), now: now, into: &output)
-        alarms.set(.pumpNearEmpty, present: owned && reported.contains(.nearEmpty), trigger: .pumpAlarms(reported), now: now, into: &output)
+        alarms.set(.pumpAlarm, present: active && !high.isEmpty, trigger: .pumpAlarms(reported), now: now, into: &output)
+        alarms.set(.pumpBatteryLow, present: active && reported.contains(.lowBattery), trigger: .pumpAlarms(reported), now: now, into: &output)
+        alarms.set(.pumpNearEmpty, present: active && reported.contains(.nearEmpty), trigger: .pumpAlarms(reported), now: now, into: &output)
         if !high.isEmpty { supervisorStop(.pumpAlarm, now: now, into: &output) }
 
         // Unknown pump state (stale status, link down, or a state the driver could not read) moves
@@ -291,7 +290,7 @@ public struct SupervisorChannel: Sendable {
 
         // Delivery the supervisor did not command.
         let delivering = pumpFresh && Self.reportsDelivery(state: snapshot.pumpState, rate: snapshot.pumpRate)
-        let unexpected = owned && delivering && !state.stopPending
+        let unexpected = active && delivering && !state.stopPending
             && (!mode.commandsDelivery || snapshot.pumpState != .infusing)
         alarms.set(.unexpectedDelivery, present: unexpected, trigger: .delivery(snapshot.pumpState, rate: snapshot.pumpRate),
                    now: now, into: &output)
@@ -531,7 +530,9 @@ public struct SupervisorChannel: Sendable {
               order.maximumRate <= limits.rateCeiling, order.maintenanceRate.millilitresPerHour.isFinite
         else { return refuse(action, .titrationAboveLimit, now: now, into: &output) }
         configuration.limits = limits.titrated(to: order)
-        state.programEndsAfter = state.deliveryElapsed + order.maintenanceDuration
+        // A titration changes the rate, never the validated session length: the new maintenance time counts
+        // from now, and the program still ends no later than it would have.
+        state.programEndsAfter = min(state.programEndsAfter, state.deliveryElapsed + order.maintenanceDuration)
         record(.titration, .actionApplied(action), now: now, into: &output)
         output.actionOutcome = .applied(action)
         if state.mode.commandsDelivery {

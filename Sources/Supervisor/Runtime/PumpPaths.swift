@@ -119,11 +119,13 @@ public final class FileDescriptorStopPath: PumpStopPath, @unchecked Sendable {
         secondaryFrame?.deallocate()
     }
 
+    /// Writes the stop frame with one `write(2)` (retried on EINTR only). Supervisor thread; no allocation.
     public func sendStop() -> StopWriteResult {
         sent.wrappingAdd(1, ordering: .relaxed)
         return Self.write(fileDescriptor, frame.baseAddress, frameLength)
     }
 
+    /// Writes the secondary frame, when one was given; counts the call either way.
     public func engageSecondaryStop() {
         secondary.wrappingAdd(1, ordering: .relaxed)
         if let secondaryFrame { _ = Self.write(fileDescriptor, secondaryFrame.baseAddress, secondaryLength) }
