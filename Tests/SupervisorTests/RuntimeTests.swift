@@ -25,19 +25,23 @@ struct RuntimeTests {
         ring.drain { drained.append($0) }
         #expect(drained == Array(0..<128))
 
-        let total = 200_000
+        let total = 50_000
         let producer = Thread {
             var i = 0
-            while i < total { if ring.push(i) { i += 1 } }
+            while i < total {
+                if ring.push(i) { i += 1 } else { sched_yield() }
+            }
         }
         producer.start()
         var expected = 0
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(30)
         while expected < total, Date() < deadline {
             if let v = ring.pop() {
                 #expect(v == expected)
                 if v != expected { break }
                 expected += 1
+            } else {
+                sched_yield()
             }
         }
         #expect(expected == total)
@@ -105,7 +109,7 @@ struct RuntimeTests {
             reads += 1
         }
         stop.store(true, ordering: .relaxed)
-        #expect(reads > 1000)
+        #expect(reads > 100, "the reader ran (\(reads) reads)")
         #expect(torn == 0)
     }
 
@@ -251,7 +255,8 @@ struct RuntimeTests {
         let frame = r.pipe.frame(count: Self.stopFrame.count, timeout: .milliseconds(500))
         let latency = clock.now() - published
         #expect(frame == Self.stopFrame, "the stop frame, byte for byte")
-        #expect(latency < .milliseconds(200), "stop written \(latency) after the sample; the period is 1 s")
+        // Half the period: only the input wake-up can explain it (typically well under a millisecond).
+        #expect(latency < .milliseconds(500), "stop written \(latency) after the sample; the period is 1 s")
         #expect(r.stopPath.stopsSent == 1)
         #expect(waitUntil(.seconds(1)) { r.channel.mode == .stoppedBySupervisor })
         // Confirmation comes back through the pump's reported state.

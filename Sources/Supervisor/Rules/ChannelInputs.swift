@@ -22,9 +22,9 @@ public struct ChannelInputs: Hashable, Sendable {
     /// An operator action to apply in this step, if any.
     public var action: OperatorAction?
 
-    /// Inputs; see each property.
-    public init(vitals: VitalSample? = nil, oximeter: DeviceConnection = .connected, pump: PumpStatus? = nil,
-                pumpLink: DeviceConnection = .connected, pumpWatchdogArmed: Bool = false, action: OperatorAction? = nil) {
+    /// Inputs; see each property. The defaults are the fail-safe ones (links down, watchdog not armed).
+    public init(vitals: VitalSample? = nil, oximeter: DeviceConnection = .disconnected, pump: PumpStatus? = nil,
+                pumpLink: DeviceConnection = .disconnected, pumpWatchdogArmed: Bool = false, action: OperatorAction? = nil) {
         self.vitals = vitals
         self.oximeter = oximeter
         self.pump = pump

@@ -209,6 +209,7 @@ public final class SupervisorRunner: @unchecked Sendable {
     private let fifo = Atomic<Bool>(false)
     private let locked = Atomic<Bool>(false)
     private let threadReady = Atomic<Bool>(false)
+    private let armErrno = Atomic<Int32>(0)
     private var thread: pthread_t?
     private var started = false
 
@@ -249,7 +250,8 @@ public final class SupervisorRunner: @unchecked Sendable {
     /// True while the thread runs.
     public var isRunning: Bool { running.load(ordering: .acquiring) }
 
-    /// Starts the thread (once per runner). Returns when the thread is about to enter its loop.
+    /// Starts the thread (once per runner). Returns when the thread is about to enter its loop; throws
+    /// when the thread or its timer could not be set up (nothing is supervised then: say so to the operator).
     public func start() throws(RunnerError) {
         guard !started else { throw .alreadyStarted }
         started = true
@@ -278,6 +280,12 @@ public final class SupervisorRunner: @unchecked Sendable {
         }
         thread = tid
         while !threadReady.load(ordering: .acquiring) { sched_yield() }
+        let failed = armErrno.load(ordering: .acquiring)
+        if failed != 0 {
+            pthread_join(tid, nil)
+            thread = nil
+            throw .system(call: "timerfd_settime", errno: failed)
+        }
     }
 
     /// Stops the thread and waits for it. Idempotent. Channels keep their last state (`withEngine`).
@@ -296,6 +304,7 @@ public final class SupervisorRunner: @unchecked Sendable {
         let first = system.now().nanoseconds + period
         if crt_timerfd_arm_absolute(timerFD, first, period) != 0 {
             let e = errno
+            armErrno.store(e == 0 ? EINVAL : e, ordering: .releasing)
             logger.critical("supervisor timer could not be armed (timerfd_settime: \(String(cString: strerror(e)))): the supervisor is NOT running; stop every pump by hand")
             running.store(false, ordering: .releasing)
             threadReady.store(true, ordering: .releasing)
