@@ -78,11 +78,11 @@ public struct SupervisorChannel: Sendable {
 
         let rateDuringInterval = state.commandedRate
         let deliveringDuringInterval = state.mode.commandsDelivery
-        ingestVitals(inputs.vitals, oximeter: inputs.oximeter, now: now, into: &output)
-        ingestPump(inputs.pump, link: inputs.pumpLink, now: now, into: &output)
-        accumulate(elapsed, rate: rateDuringInterval, delivering: deliveringDuringInterval)
         snapshot.oximeter = inputs.oximeter
         snapshot.pumpLink = inputs.pumpLink
+        ingestVitals(inputs.vitals, now: now, into: &output)
+        ingestPump(inputs.pump, link: inputs.pumpLink, now: now, into: &output)
+        accumulate(elapsed, rate: rateDuringInterval, delivering: deliveringDuringInterval)
 
         evaluateVitalSigns(now: now, into: &output)
         evaluateMonitoringLoss(now: now, into: &output)
@@ -114,7 +114,7 @@ public struct SupervisorChannel: Sendable {
 
     // MARK: Inputs (R-MON-08)
 
-    private mutating func ingestVitals(_ sample: VitalSample?, oximeter: DeviceConnection, now: MonotonicInstant, into output: inout StepOutput) {
+    private mutating func ingestVitals(_ sample: VitalSample?, now: MonotonicInstant, into output: inout StepOutput) {
         let limits = configuration.limits
         if let s = sample, s.measuredAt != state.lastAcceptedVitals?.measuredAt, s.measuredAt != state.lastRejectedMeasuredAt {
             var rejection: SampleRejection?
