@@ -91,6 +91,15 @@ targets += [
         swiftSettings: strict),
 ]
 
+// MARK: Supervisor: the safety supervisor (pure rule engine, alarm manager) and its real-time runner.
+// CRealTime wraps eventfd/timerfd, which Swift's Glibc module does not export.
+products += [.library(name: "Supervisor", targets: ["Supervisor"])]
+targets += [
+    .target(name: "CRealTime"),
+    .target(name: "Supervisor", dependencies: ["InfusionCore", "CRealTime", logging], swiftSettings: strict),
+    .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "InfusionCore", propertyBased], swiftSettings: strict),
+]
+
 // MARK: Records: the durable session record (SQLite through GRDB, WAL, synchronous=FULL) and reports.
 // Debian: apt-get install libsqlite3-dev
 products += [.library(name: "Records", targets: ["Records"])]
