@@ -117,7 +117,10 @@ targets += [
         swiftSettings: strict),
     .testTarget(
         name: "RecordsTests",
-        dependencies: ["Records", "InfusionCore", "records-crash-writer", "infusionctl", .product(name: "GRDB", package: "GRDB.swift")],
+        dependencies: [
+            "Records", "InfusionCore", "records-crash-writer", "infusionctl", "CommandLineTestSupport",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ],
         swiftSettings: strict),
 ]
 
@@ -139,7 +142,13 @@ targets += [
         ],
         resources: [.copy("Resources/default-library.toml")],
         swiftSettings: strict),
-    .testTarget(name: "infusionctlTests", dependencies: ["infusionctl"], swiftSettings: strict),
+    .testTarget(name: "infusionctlTests", dependencies: ["infusionctl", "CommandLineTestSupport"], swiftSettings: strict),
+]
+
+// MARK: CommandLineTestSupport: finds and runs the executables SwiftPM built, for the test targets that drive
+// them (infusionctlTests, RecordsTests). Test code only: no product, nothing in Sources/ depends on it.
+targets += [
+    .target(name: "CommandLineTestSupport", path: "Tests/CommandLineTestSupport", swiftSettings: strict),
 ]
 
 let package = Package(
