@@ -120,4 +120,15 @@ struct SimulatedBalanceTests {
         balance.weigh(pump, at: t0)
         #expect(abs(balance.netGrams - 47 * 0.998204) < 1e-9)
     }
+
+    @Test("Registered for infusion-sim as --balance mt-sics[:SERIAL], coupled to the world as a weighing device")
+    func registry() throws {
+        let entry = try #require(DeviceRegistry.entry(kind: "mt-sics", role: .balance))
+        #expect(entry.faultHelp == SimulatedBalance.faultHelp)
+        #expect(try SimulatedBalance.build(parameter: "SIM42").configuration.serialNumber == "SIM42")
+        #expect(throws: FaultError.self) { try SimulatedBalance.build(parameter: "bad\"serial") }
+        var weighing: any WeighingDevice = SimulatedBalance(configuration: .init(noiseGrams: 0))
+        weighing.update(deliveredVolume: .millilitres(2), at: t0)
+        #expect(abs(((weighing as? SimulatedBalance)?.netGrams ?? 0) - 2 * 0.998204) < 1e-9)
+    }
 }

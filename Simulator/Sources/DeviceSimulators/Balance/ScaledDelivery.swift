@@ -71,3 +71,17 @@ extension SimulatedBalance {
         update(deliveredVolume: device.totalVolumeDelivered, at: now)
     }
 }
+
+extension SimulatedBalance: WeighingDevice {}
+
+extension SimulatedBalance {
+    /// The registry's builder: `mt-sics` or `mt-sics:SERIAL` (printable ASCII without quotes, 1–20 characters).
+    @Sendable
+    public static func build(parameter: String?) throws(FaultError) -> SimulatedBalance {
+        guard let serial = parameter else { return SimulatedBalance() }
+        guard (1...20).contains(serial.count), serial.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) && $0 != "\"" }) else {
+            throw FaultError("mt-sics:SERIAL takes a serial number of 1 to 20 printable characters without quotes, such as mt-sics:B123456789")
+        }
+        return SimulatedBalance(configuration: .init(serialNumber: serial))
+    }
+}
