@@ -127,8 +127,11 @@ targets += [
 // MARK: Calibration: technician workflows (trumpet curves, oximeter A_rms), records and reports.
 products += [.library(name: "Calibration", targets: ["Calibration"])]
 targets += [
-    .target(name: "Calibration", dependencies: ["InfusionCore", "DeviceProtocols", logging, toml], swiftSettings: strict),
-    .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "InfusionCore", "DeviceProtocols"], swiftSettings: strict),
+    .target(name: "Calibration", dependencies: ["InfusionCore", "DeviceProtocols", logging, toml, "Drivers", "Records"], swiftSettings: strict),
+    .testTarget(
+        name: "CalibrationTests",
+        dependencies: ["Calibration", "InfusionCore", "DeviceProtocols", "Drivers", "DeviceSimulators", "DeviceIO", "Records"],
+        swiftSettings: strict),
 ]
 
 // MARK: infusionctl: the command-line tool; parses, calls, prints. Nothing depends on it.
@@ -139,6 +142,7 @@ targets += [
         dependencies: [
             "InfusionCore", "DeviceIO", "Records",
             .product(name: "ArgumentParser", package: "swift-argument-parser"), logging,
+            "Calibration", "Drivers", "DeviceProtocols", toml,
         ],
         resources: [.copy("Resources/default-library.toml")],
         swiftSettings: strict),

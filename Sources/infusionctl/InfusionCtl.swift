@@ -19,6 +19,10 @@ struct InfusionCtl: AsyncParsableCommand {
             SessionsCommand.self,
             ReportCommand.self,
             DevicesCommand.self,
+            CalibrateCommand.self,
+            VerifyCommand.self,
+            ConfigureCommand.self,
+            CalibrationsCommand.self,
         ]
     )
 

@@ -44,6 +44,8 @@ public struct DeviceKindEntry: Sendable {
 public enum DeviceRegistry {
     /// Every registered kind, in help order.
     public static let entries: [DeviceKindEntry] = [
+        .device(SimulatedBalance.self, role: .balance, summary: "Mettler Toledo MT-SICS balance (XS204-like, 220 g, 0.1 mg) weighing the pumps' delivery",
+                parameterHelp: "SERIAL: the I4 serial number (default B123456789)", build: SimulatedBalance.build),
     ]
 
     /// The entry for `kind` in `role`, or nil.
