@@ -103,3 +103,15 @@ struct FreseniusSimulatorTests {
         #expect(throws: FaultError.self) { try sim.inject(FaultCommand(name: "remove-module", arguments: ["4"]), at: .origin) }
     }
 }
+
+@Suite("Clinical pumps in the simulator host registry")
+struct ClinicalRegistryTests {
+    @Test("alaris and fresenius[:MODULES] are registered pumps; a bad module count is refused")
+    func registered() throws {
+        let alaris = try #require(DeviceRegistry.entry(kind: "alaris", role: .pump))
+        let fresenius = try #require(DeviceRegistry.entry(kind: "fresenius", role: .pump))
+        #expect(alaris.faultHelp == AlarisSimulator.faultHelp)
+        #expect(fresenius.parameterHelp != nil)
+        #expect(DeviceRegistry.kinds(of: .pump).contains("fresenius"))
+    }
+}

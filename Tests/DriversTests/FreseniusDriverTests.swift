@@ -317,3 +317,24 @@ struct FreseniusDriverPTYTests {
         #expect(await one.status().value != nil)
     }
 }
+
+@Suite("Pump factory")
+struct PumpFactoryTests {
+    @Test("unknown protocols and impossible Fresenius slots are refused with what is accepted")
+    func refusals() {
+        #expect(throws: PumpFactoryError.self) { try makePump(protocol: "baxter", device: "/nonexistent") }
+        #expect(throws: PumpFactoryError.self) { try makePump(protocol: "fresenius", device: "/nonexistent", options: .init(module: 6)) }
+    }
+
+    @Test("makes an Alaris pump and a Fresenius module that report no pump-side stop")
+    func makes() throws {
+        let alaris = try makePump(protocol: "alaris", device: "/nonexistent/pump0")
+        let fresenius = try makePump(protocol: "FRESENIUS", device: "/nonexistent/pump1", options: .init(name: "pump1", module: 3))
+        #expect(alaris.safety.stopsWhenControllerSilent == false)
+        #expect(fresenius.safety.stopsWhenControllerSilent == false)
+        #expect(fresenius.name == "pump1 module 3")
+        #expect(fresenius.sendStopNow() == false)  // no port: nothing written
+        alaris.close()
+        fresenius.close()
+    }
+}
