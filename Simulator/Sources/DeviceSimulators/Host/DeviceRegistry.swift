@@ -46,6 +46,20 @@ public enum DeviceRegistry {
     public static let entries: [DeviceKindEntry] = [
         .device(SimulatedBalance.self, role: .balance, summary: "Mettler Toledo MT-SICS balance (XS204-like, 220 g, 0.1 mg) weighing the pumps' delivery",
                 parameterHelp: "SERIAL: the I4 serial number (default B123456789)", build: SimulatedBalance.build),
+        .device(AlarisSimulator.self, role: .pump,
+                summary: "Alaris Asena syringe pump, !MSG|CRC framing, 38400 8N1, remote-control lease") { (parameter) throws(FaultError) in
+            guard parameter == nil else { throw FaultError("alaris takes no parameter") }
+            return AlarisSimulator()
+        },
+        .device(FreseniusSimulator.self, role: .pump,
+                summary: "Fresenius Kabi Base A rack with Agilia syringe modules, 19200 7E1, ENQ/DC4 keep-alive",
+                parameterHelp: "MODULES 1-5 (modules in slots 1..MODULES; default 1)") { (parameter) throws(FaultError) in
+            guard let parameter else { return FreseniusSimulator() }
+            guard let count = Int(parameter), (1...5).contains(count) else {
+                throw FaultError("fresenius:MODULES takes a number of modules from 1 to 5, not \"\(parameter)\"")
+            }
+            return FreseniusSimulator(configuration: .init(modules: count))
+        },
     ]
 
     /// The entry for `kind` in `role`, or nil.
