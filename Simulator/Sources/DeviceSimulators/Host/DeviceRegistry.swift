@@ -44,6 +44,11 @@ public struct DeviceKindEntry: Sendable {
 public enum DeviceRegistry {
     /// Every registered kind, in help order.
     public static let entries: [DeviceKindEntry] = [
+        .device(NewEraSimulatedPump.self, role: .pump,
+                summary: "New Era NE-1000 syringe pump: RS-232 basic/safe mode, 19200 8N1, replies paced at 19200 baud",
+                parameterHelp: "ADDRESS 0-99 (default 0)") { (parameter: String?) throws(FaultError) -> NewEraSimulatedPump in
+            try NewEraSimulatedPump.fromParameter(parameter)
+        },
     ]
 
     /// The entry for `kind` in `role`, or nil.
