@@ -49,7 +49,9 @@ public final class NewEraPump: InfusionPump {
         self.name = name
         let (stream, continuation) = AsyncStream<PumpEvent>.makeStream(bufferingPolicy: .bufferingNewest(64))
         events = stream
-        let router = Router(continuation: continuation)
+        var logger = Logger(label: "infusion.driver.newera")
+        logger[metadataKey: "pump"] = "\(name)"
+        let router = Router(continuation: continuation, logger: logger)
         self.router = router
         let stop = NewEra.CommandPacket(address: configuration.address, .stop)
         safeStopFrame = (try? NewEra.Framing.safePacket(stop)) ?? []
@@ -57,7 +59,6 @@ public final class NewEraPump: InfusionPump {
         host = EndpointHost(endpoint: NewEraSession(configuration: configuration), name: name, clock: clock,
                             reconnectInterval: reconnectInterval, open: open,
                             onOutput: { router.handle($0) })
-        router.setDiameter(nil)
         host.start()
     }
 
@@ -232,8 +233,12 @@ public final class NewEraPump: InfusionPump {
         private let state = Mutex(State())
         private let safe = Atomic<Bool>(false)
         private let continuation: AsyncStream<PumpEvent>.Continuation
+        private let logger: Logger
 
-        init(continuation: AsyncStream<PumpEvent>.Continuation) { self.continuation = continuation }
+        init(continuation: AsyncStream<PumpEvent>.Continuation, logger: Logger) {
+            self.continuation = continuation
+            self.logger = logger
+        }
 
         var isSafe: Bool { safe.load(ordering: .relaxed) }
         var lastStatus: PumpStatus? { state.withLock { $0.lastStatus } }
@@ -258,8 +263,14 @@ public final class NewEraPump: InfusionPump {
             case let .completed(id, outcome):
                 state.withLock { $0.waiting.removeValue(forKey: id) }?.resume(returning: outcome)
             case let .connection(connection, at):
+                logger.notice("connection: \(connection)")
                 continuation.yield(.connection(connection, at: at))
             case let .alarms(alarms, at):
+                if alarms.isEmpty {
+                    logger.notice("pump alarms cleared")
+                } else {
+                    logger.warning("pump alarms: \(alarms.names.joined(separator: ", "))")
+                }
                 continuation.yield(.alarms(alarms, at: at))
             case .status(let status):
                 state.withLock { $0.lastStatus = status }
