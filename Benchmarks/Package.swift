@@ -27,5 +27,20 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v6)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // New Era driver: status round trips against the simulated pump over a pty.
+        .executableTarget(
+            name: "NewEraBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Drivers", package: "InfusionControl"),
+                .product(name: "DeviceSimulators", package: "InfusionControl"),
+                .product(name: "DeviceProtocols", package: "InfusionControl"),
+                .product(name: "DeviceIO", package: "InfusionControl"),
+                .product(name: "InfusionCore", package: "InfusionControl"),
+            ],
+            path: "Benchmarks/NewEraBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )
