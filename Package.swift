@@ -91,6 +91,15 @@ targets += [
         swiftSettings: strict),
 ]
 
+// MARK: Supervisor: the safety supervisor (pure rule engine, alarm manager) and its real-time runner.
+// CRealTime wraps eventfd/timerfd, which Swift's Glibc module does not export.
+products += [.library(name: "Supervisor", targets: ["Supervisor"])]
+targets += [
+    .target(name: "CRealTime"),
+    .target(name: "Supervisor", dependencies: ["InfusionCore", "CRealTime", logging], swiftSettings: strict),
+    .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "InfusionCore", propertyBased], swiftSettings: strict),
+]
+
 // MARK: Records: the durable session record (SQLite through GRDB, WAL, synchronous=FULL) and reports.
 // Debian: apt-get install libsqlite3-dev
 products += [.library(name: "Records", targets: ["Records"])]
@@ -108,15 +117,21 @@ targets += [
         swiftSettings: strict),
     .testTarget(
         name: "RecordsTests",
-        dependencies: ["Records", "InfusionCore", "records-crash-writer", "infusionctl", .product(name: "GRDB", package: "GRDB.swift")],
+        dependencies: [
+            "Records", "InfusionCore", "records-crash-writer", "infusionctl", "CommandLineTestSupport",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ],
         swiftSettings: strict),
 ]
 
 // MARK: Calibration: technician workflows (trumpet curves, oximeter A_rms), records and reports.
 products += [.library(name: "Calibration", targets: ["Calibration"])]
 targets += [
-    .target(name: "Calibration", dependencies: ["InfusionCore", "DeviceProtocols", logging, toml], swiftSettings: strict),
-    .testTarget(name: "CalibrationTests", dependencies: ["Calibration", "InfusionCore", "DeviceProtocols"], swiftSettings: strict),
+    .target(name: "Calibration", dependencies: ["InfusionCore", "DeviceProtocols", logging, toml, "Drivers", "Records"], swiftSettings: strict),
+    .testTarget(
+        name: "CalibrationTests",
+        dependencies: ["Calibration", "InfusionCore", "DeviceProtocols", "Drivers", "DeviceSimulators", "DeviceIO", "Records"],
+        swiftSettings: strict),
 ]
 
 // MARK: infusionctl: the command-line tool; parses, calls, prints. Nothing depends on it.
@@ -125,12 +140,19 @@ targets += [
     .executableTarget(
         name: "infusionctl",
         dependencies: [
-            "InfusionCore", "DeviceIO", "Records", "Drivers",
+            "InfusionCore", "DeviceIO", "Records",
             .product(name: "ArgumentParser", package: "swift-argument-parser"), logging,
+            "Calibration", "Drivers", "DeviceProtocols", toml,
         ],
         resources: [.copy("Resources/default-library.toml")],
         swiftSettings: strict),
-    .testTarget(name: "infusionctlTests", dependencies: ["infusionctl"], swiftSettings: strict),
+    .testTarget(name: "infusionctlTests", dependencies: ["infusionctl", "CommandLineTestSupport"], swiftSettings: strict),
+]
+
+// MARK: CommandLineTestSupport: finds and runs the executables SwiftPM built, for the test targets that drive
+// them (infusionctlTests, RecordsTests). Test code only: no product, nothing in Sources/ depends on it.
+targets += [
+    .target(name: "CommandLineTestSupport", path: "Tests/CommandLineTestSupport", swiftSettings: strict),
 ]
 
 let package = Package(

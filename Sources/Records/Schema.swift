@@ -10,7 +10,7 @@ import GRDB
 /// checked with `json_valid`.
 enum Schema {
     /// Every migration identifier, in order.
-    static let migrations = ["v1"]
+    static let migrations = ["v1", "v2-calibrations"]
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -92,6 +92,27 @@ enum Schema {
                     alarms INTEGER NOT NULL
                 );
                 CREATE INDEX pump_statuses_by_session ON pump_statuses(session_id, received_ns);
+                """)
+        }
+        // Calibration and verification records (issue 9): indexed columns for listing and lookup by device,
+        // and the full record as the Calibration target's JSON (Records does not know its types).
+        migrator.registerMigration("v2-calibrations") { db in
+            try db.execute(sql: """
+                CREATE TABLE calibrations (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    kind TEXT NOT NULL CHECK (kind IN ('pump', 'oximeter')),
+                    device_model TEXT NOT NULL,
+                    device_serial TEXT NOT NULL,
+                    device_protocol TEXT,
+                    operator_id TEXT NOT NULL,
+                    performed_wall_ms INTEGER NOT NULL,
+                    outcome TEXT NOT NULL CHECK (outcome IN ('pass', 'fail', 'incomplete')),
+                    incomplete INTEGER NOT NULL CHECK (incomplete IN (0, 1)),
+                    summary TEXT NOT NULL DEFAULT '',
+                    record TEXT NOT NULL CHECK (json_valid(record))
+                );
+                CREATE INDEX calibrations_by_device ON calibrations(device_serial, performed_wall_ms);
+                CREATE INDEX calibrations_by_time ON calibrations(performed_wall_ms);
                 """)
         }
         return migrator

@@ -20,6 +20,10 @@ struct InfusionCtl: AsyncParsableCommand {
             ReportCommand.self,
             DevicesCommand.self,
             PumpCommand.self,
+            CalibrateCommand.self,
+            VerifyCommand.self,
+            ConfigureCommand.self,
+            CalibrationsCommand.self,
         ]
     )
 

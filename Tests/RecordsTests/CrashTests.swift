@@ -1,3 +1,4 @@
+import CommandLineTestSupport
 import Foundation
 import InfusionCore
 import Testing
@@ -9,15 +10,7 @@ import Glibc
 /// Runs the `records-crash-writer` executable and kills it with SIGKILL.
 enum CrashWriter {
     /// The executable next to the test bundle (SwiftPM builds it: the test target depends on it).
-    static var executable: URL {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("records-crash-writer")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        return URL(fileURLWithPath: ".build/debug/records-crash-writer")
-    }
+    static var executable: URL? { BuiltTool("records-crash-writer").url }
 
     /// What the writer printed, filled by a reader thread. `sessionStarted` is signalled once the session line
     /// has arrived; `finished` once both pipes reached end of file.

@@ -1,51 +1,17 @@
+import CommandLineTestSupport
 import Foundation
 import InfusionCore
-import Synchronization
 import Testing
 @testable import Records
 
 /// Runs the built `infusionctl` binary on a record database.
 enum RecordsCLI {
-    struct Run {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-    }
-
-    static var executable: URL {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("infusionctl")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        return URL(fileURLWithPath: ".build/debug/infusionctl")
-    }
-
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env.removeValue(forKey: "INFUSIONCONTROL_DB")
-        env["TZ"] = "UTC"
-        for (key, value) in environment { env[key] = value }
-        process.environment = env
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let errData = Mutex(Data())
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) {
-            let data = err.fileHandleForReading.readDataToEndOfFile()
-            errData.withLock { $0 = data }
-        }
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                   stderr: String(decoding: errData.withLock { $0 }, as: UTF8.self))
+    /// Runs `infusionctl` with `environment` on top of this process's, but never the developer's own
+    /// `INFUSIONCONTROL_DB`, and with times in UTC.
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> BuiltTool.Run {
+        var overrides: [String: String?] = ["INFUSIONCONTROL_DB": nil, "TZ": "UTC"]
+        for (key, value) in environment { overrides[key] = value }
+        return try BuiltTool("infusionctl").run(arguments, environment: overrides)
     }
 
     /// A database holding the demo session (completed) and a running one with a hostile patient id.

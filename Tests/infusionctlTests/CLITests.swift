@@ -1,42 +1,19 @@
+import CommandLineTestSupport
 import Foundation
 import Testing
 
 /// Runs the built `infusionctl` binary, as a clinician or a script would.
 enum CLI {
-    struct Run {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-    }
-
     /// The `infusionctl` executable next to the test bundle (SwiftPM builds it: the test target depends on it).
-    static var executable: URL {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("infusionctl")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        return URL(fileURLWithPath: ".build/debug/infusionctl")
-    }
+    static let tool = BuiltTool("infusionctl")
 
-    static func run(_ arguments: [String]) throws -> Run {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    static func run(_ arguments: [String]) throws -> BuiltTool.Run {
+        try tool.run(arguments)
     }
 
     static let validate = ["program", "validate", "--profile", "ketamine-chronic-pain", "--drug", "Ketamine", "--duration", "40 min"]
 
-    static func json(_ run: Run) throws -> [String: Any] {
+    static func json(_ run: BuiltTool.Run) throws -> [String: Any] {
         let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8))
         return try #require(object as? [String: Any])
     }

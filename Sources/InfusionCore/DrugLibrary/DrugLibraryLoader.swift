@@ -1,38 +1,13 @@
 import Crypto
 import Foundation
-import TOMLKit
 
-/// One problem found while loading a drug library: where it is, what is wrong, and how to fix it.
-public struct DrugLibraryIssue: Error, Hashable, Sendable, CustomStringConvertible {
-    /// The file (path or "<built-in>").
-    public let file: String
-    /// 1-based line of the key or table, when it could be located.
-    public let line: Int?
-    /// The key's path, such as `profile[0].drug[0].dose_rate_hard_max`, when the problem is one key.
-    public let key: String?
-    /// What is wrong.
-    public let problem: String
-    /// What to do about it.
-    public let fix: String
+/// One problem found while loading a drug library: where it is, what is wrong, and how to fix it
+/// ("FILE:LINE: KEY: problem. Fix: …"). The shared strict-TOML issue type.
+public typealias DrugLibraryIssue = ConfigIssue
 
-    public var description: String {
-        var location = file
-        if let line { location += ":\(line)" }
-        if let key { location += ": \(key)" }
-        return "\(location): \(problem). Fix: \(fix)"
-    }
-}
-
-/// Why a drug library was refused. A library with any problem is never used, not even in part.
-public struct DrugLibraryLoadError: Error, Sendable, CustomStringConvertible {
-    /// Every problem found, in file order where possible.
-    public let issues: [DrugLibraryIssue]
-
-    public var description: String {
-        "drug library refused (\(issues.count) problem\(issues.count == 1 ? "" : "s")):\n"
-            + issues.map { "  - \($0)" }.joined(separator: "\n")
-    }
-}
+/// Why a drug library was refused ("drug library refused (N problems): …"), with every problem found.
+/// A library with any problem is never used, not even in part. The shared strict-TOML load error.
+public typealias DrugLibraryLoadError = ConfigLoadError
 
 extension DrugLibrary {
     /// The only supported value of the top-level `format` key.
@@ -46,30 +21,13 @@ extension DrugLibrary {
     /// concentrations. Every problem is reported with the file, line, key and the fix; a library with any
     /// problem is refused whole. Pure: `source` is only used in messages.
     public static func load(text: String, source: String) throws(DrugLibraryLoadError) -> DrugLibrary {
-        let locator = KeyLocator(text: text)
-        let table: TOMLTable
-        do {
-            table = try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            throw DrugLibraryLoadError(issues: [DrugLibraryIssue(
-                file: source, line: error.source.begin.line, key: nil,
-                problem: "not valid TOML: \(error.description)",
-                fix: "correct the syntax at that line (strings need double quotes, tables [name], arrays of tables [[name]])")])
-        } catch {
-            throw DrugLibraryLoadError(issues: [DrugLibraryIssue(
-                file: source, line: nil, key: nil, problem: "not valid TOML: \(error)", fix: "correct the file's syntax")])
+        try StrictTOMLReader.read(
+            text: text, source: source, subject: "drug library", unreadableFix: "check the file against docs/drug-library.md"
+        ) { reader, root in
+            let checksum = LibraryChecksum.verify(text: text, source: source)
+            checksum.issues.forEach { reader.record($0) }
+            return reader.readLibrary(&root, checksum: checksum)
         }
-
-        var reader = LibraryReader(source: source, locator: locator)
-        let checksum = LibraryChecksum.verify(text: text, source: source)
-        let library = reader.readLibrary(table, checksum: checksum)
-        let issues = checksum.issues + reader.issues
-        if !issues.isEmpty { throw DrugLibraryLoadError(issues: issues.sorted { ($0.line ?? 0) < ($1.line ?? 0) }) }
-        guard let library else {
-            throw DrugLibraryLoadError(issues: [DrugLibraryIssue(
-                file: source, line: nil, key: nil, problem: "the library could not be read", fix: "check the file against docs/drug-library.md")])
-        }
-        return library
     }
 }
 
@@ -155,61 +113,5 @@ public enum LibraryChecksum {
         }
         if !current.isEmpty { result.append(current) }
         return result
-    }
-}
-
-// MARK: - Locating keys
-
-/// Finds the line of a key path such as `profile[0].drug[1].name` in the library text, by following
-/// table headers (`[a.b]`, `[[a.b]]`) and `key = value` lines.
-struct KeyLocator {
-    private var lineOfPath: [String: Int] = [:]
-
-    init(text: String) {
-        var counters: [String: Int] = [:]  // array-of-tables header path (with parent indices) -> count
-        var prefix = ""
-        var headerPaths: [String: String] = [:] // plain dotted header -> indexed path of latest element
-        for (offset, raw) in text.components(separatedBy: "\n").enumerated() {
-            let line = raw.trimmingCharacters(in: .whitespaces)
-            if line.hasPrefix("[[") , let end = line.range(of: "]]") {
-                let name = String(line[line.index(line.startIndex, offsetBy: 2)..<end.lowerBound]).trimmingCharacters(in: .whitespaces)
-                let parent = Self.indexedParent(of: name, headerPaths: headerPaths)
-                let base = parent.isEmpty ? Self.last(name) : parent + "." + Self.last(name)
-                let index = counters[base, default: 0]
-                counters[base] = index + 1
-                prefix = "\(base)[\(index)]"
-                headerPaths[name] = prefix
-                lineOfPath[prefix] = offset + 1
-            } else if line.hasPrefix("["), let end = line.firstIndex(of: "]") {
-                let name = String(line[line.index(after: line.startIndex)..<end]).trimmingCharacters(in: .whitespaces)
-                let parent = Self.indexedParent(of: name, headerPaths: headerPaths)
-                prefix = parent.isEmpty ? Self.last(name) : parent + "." + Self.last(name)
-                headerPaths[name] = prefix
-                lineOfPath[prefix] = offset + 1
-            } else if let equals = line.firstIndex(of: "="), !line.hasPrefix("#") {
-                let key = line[..<equals].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
-                let path = prefix.isEmpty ? key : prefix + "." + key
-                if lineOfPath[path] == nil { lineOfPath[path] = offset + 1 }
-            }
-        }
-    }
-
-    private static func last(_ dotted: String) -> String { String(dotted.split(separator: ".").last ?? "") }
-
-    private static func indexedParent(of dotted: String, headerPaths: [String: String]) -> String {
-        let parts = dotted.split(separator: ".")
-        guard parts.count > 1 else { return "" }
-        let parent = parts.dropLast().joined(separator: ".")
-        return headerPaths[parent] ?? parent
-    }
-
-    /// The line of `path`, or of its nearest enclosing table.
-    func line(of path: String) -> Int? {
-        var candidate = path
-        while true {
-            if let line = lineOfPath[candidate] { return line }
-            guard let dot = candidate.lastIndex(of: ".") else { return nil }
-            candidate = String(candidate[..<dot])
-        }
     }
 }

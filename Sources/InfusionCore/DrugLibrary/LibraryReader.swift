@@ -1,195 +1,53 @@
 import Foundation
-import TOMLKit
 
-/// Reads the TOML tree into a `DrugLibrary`, collecting every problem instead of stopping at the first.
-struct LibraryReader {
-    let source: String
-    let locator: KeyLocator
-    private(set) var issues: [DrugLibraryIssue] = []
+// MARK: - Reading a drug library
 
-    init(source: String, locator: KeyLocator) {
-        self.source = source
-        self.locator = locator
-    }
-
-    mutating func report(_ path: String?, _ problem: String, fix: String) {
-        issues.append(DrugLibraryIssue(
-            file: source, line: path.flatMap { locator.line(of: $0) }, key: path, problem: problem, fix: fix))
-    }
-
-    // MARK: Tables
-
-    /// A table being read: remembers which keys were used, so leftovers can be reported as unknown.
-    struct Table {
-        let path: String
-        let table: TOMLTable
-        var used: Set<String> = []
-        func key(_ name: String) -> String { path.isEmpty ? name : "\(path).\(name)" }
-    }
-
-    mutating func finish(_ table: Table, allowed: [String]) {
-        for key in table.table.keys where !table.used.contains(key) {
-            let suggestion = allowed.min { Self.distance($0, key) < Self.distance($1, key) }
-            let hint = suggestion.map { Self.distance($0, key) <= 3 ? "did you mean \"\($0)\"? " : "" } ?? ""
-            report(table.key(key), "unknown key \"\(key)\"",
-                   fix: "\(hint)remove it or use one of: \(allowed.joined(separator: ", "))")
-        }
-    }
-
-    private static func distance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
-        var row = Array(0...b.count)
-        for i in 1...max(a.count, 1) where !a.isEmpty {
-            var previous = row[0]
-            row[0] = i
-            for j in stride(from: 1, through: b.count, by: 1) {
-                let saved = row[j]
-                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
-                previous = saved
-            }
-        }
-        return row[b.count]
-    }
-
-    // MARK: Values
-
-    mutating func string(_ t: inout Table, _ name: String, required: Bool = true) -> String? {
-        t.used.insert(name)
-        guard let value = t.table[name] else {
-            if required { report(t.key(name), "missing required key \"\(name)\"", fix: "add `\(name) = \"…\"` to [\(t.path)]") }
-            return nil
-        }
-        guard let text = value.string else {
-            report(t.key(name), "\"\(name)\" must be a string, not a \(value.type)", fix: "write it in double quotes")
-            return nil
-        }
-        guard !text.trimmingCharacters(in: .whitespaces).isEmpty else {
-            report(t.key(name), "\"\(name)\" is empty", fix: "give it a value")
-            return nil
-        }
-        return text
-    }
-
-    /// A quantity written as a string with its unit ("0.5 mg/kg/h"); must be positive unless `allowZero`.
-    mutating func quantity<Q: PhysicalQuantity>(
+/// The drug-library part of the strict TOML reader: one function per table of docs/drug-library.md,
+/// each collecting every problem instead of stopping at the first.
+extension StrictTOMLReader {
+    /// A limit written as a quantity ("1.0 mg/kg/h"): must be greater than zero, or with `allowZero` not
+    /// negative, since a zero limit would block or disable its rule.
+    mutating func limit<Q: PhysicalQuantity>(
         _ t: inout Table, _ name: String, _ type: Q.Type, required: Bool = true, allowZero: Bool = false
     ) -> Q? {
-        t.used.insert(name)
-        guard let value = t.table[name] else {
-            if required {
-                report(t.key(name), "missing required key \"\(name)\"",
-                       fix: "add `\(name) = \"<number> <unit>\"` with a unit of \(Q.Unit.acceptedSymbols)")
-            }
-            return nil
-        }
-        guard let text = value.string else {
-            report(t.key(name), "\"\(name)\" must be a quoted quantity with its unit, not a bare \(value.type)",
-                   fix: "write it as \"<number> <unit>\", e.g. \"\(value.debugDescription) \(Q.Unit.canonical.symbol)\"")
-            return nil
-        }
-        do {
-            let q = try Q.parse(text)
-            return checkSign(q.canonicalValue, t.key(name), allowZero: allowZero) ? q : nil
-        } catch {
-            report(t.key(name), error.description, fix: "write \"<number> <unit>\" with a unit of \(Q.Unit.acceptedSymbols)")
-            return nil
-        }
+        guard let value = quantity(&t, name, Q.self, required: required) else { return nil }
+        return checkLimitSign(value.canonicalValue, t.key(name), allowZero: allowZero) ? value : nil
     }
 
-    mutating func duration(_ t: inout Table, _ name: String, required: Bool = true, allowZero: Bool = false) -> Duration? {
-        t.used.insert(name)
-        guard let value = t.table[name] else {
-            if required { report(t.key(name), "missing required key \"\(name)\"", fix: "add `\(name) = \"<number> s|min|h\"`") }
-            return nil
-        }
-        guard let text = value.string else {
-            report(t.key(name), "\"\(name)\" must be a quoted duration with its unit, not a bare \(value.type)",
-                   fix: "write it as \"\(value.debugDescription) s\", \"… min\" or \"… h\"")
-            return nil
-        }
-        do {
-            let d = try Duration.parse(text)
-            return checkSign(d.seconds, t.key(name), allowZero: allowZero) ? d : nil
-        } catch {
-            report(t.key(name), error.description, fix: "write \"<number> <unit>\" with a unit of \(DurationUnit.acceptedSymbols)")
-            return nil
-        }
+    /// A limit written as a duration ("15 s"): like `limit(_:_:_:required:allowZero:)`.
+    mutating func durationLimit(_ t: inout Table, _ name: String, required: Bool = true, allowZero: Bool = false) -> Duration? {
+        guard let value = duration(&t, name, required: required, allowZero: true) else { return nil }
+        return checkLimitSign(value.seconds, t.key(name), allowZero: allowZero) ? value : nil
     }
 
-    private mutating func checkSign(_ value: Double, _ path: String, allowZero: Bool) -> Bool {
+    private mutating func checkLimitSign(_ value: Double, _ path: String, allowZero: Bool) -> Bool {
         if value > 0 || (allowZero && value == 0) { return true }
         report(path, allowZero ? "must not be negative" : "must be greater than zero",
                fix: "a zero limit would block or disable the rule; use a positive value")
         return false
     }
 
-    mutating func subtable(_ parent: inout Table, _ name: String) -> Table? {
-        parent.used.insert(name)
-        guard let value = parent.table[name] else {
-            report(parent.key(name), "missing table [\(parent.key(name))]", fix: "add the [\(parent.key(name))] table")
-            return nil
-        }
-        guard let table = value.table else {
-            report(parent.key(name), "\"\(name)\" must be a table", fix: "write it as [\(parent.key(name))]")
-            return nil
-        }
-        return Table(path: parent.key(name), table: table)
-    }
-
-    mutating func tableArray(_ parent: inout Table, _ name: String) -> [Table]? {
-        parent.used.insert(name)
-        guard let value = parent.table[name] else {
-            report(parent.key(name), "missing [[\(parent.key(name))]] entries", fix: "add at least one [[\(name)]] table")
-            return nil
-        }
-        guard let array = value.array else {
-            report(parent.key(name), "\"\(name)\" must be an array of tables", fix: "write each entry as [[\(name)]]")
-            return nil
-        }
-        var tables: [Table] = []
-        for (index, element) in array.enumerated() {
-            let path = "\(parent.key(name))[\(index)]"
-            guard let table = element.table else {
-                report(path, "entry \(index) of \"\(name)\" is not a table", fix: "write each entry as [[\(name)]]")
-                continue
-            }
-            tables.append(Table(path: path, table: table))
-        }
-        if tables.isEmpty { report(parent.key(name), "no \(name) entries", fix: "add at least one [[\(name)]] table") }
-        return tables
-    }
-
-    /// Checks hard-min ≤ soft-min ≤ soft-max ≤ hard-max, reporting each pair out of order.
-    mutating func checkOrder<V: Comparable>(_ path: String, _ values: [(String, V?)]) {
-        let present = values.compactMap { name, value in value.map { (name, $0) } }
-        for (lower, upper) in zip(present, present.dropFirst()) where lower.1 > upper.1 {
-            report("\(path).\(lower.0)", "\(lower.0) is above \(upper.0)",
-                   fix: "limits must satisfy \(values.map(\.0).joined(separator: " ≤ ")); a soft limit never lies beyond its hard limit")
-        }
+    /// Checks limits that must be in order (hard-min ≤ soft-min ≤ soft-max ≤ hard-max), reporting each
+    /// pair out of order.
+    mutating func checkLimits<V: Comparable>(_ t: Table, _ values: [(String, V?)]) {
+        checkOrder(t, values, why: "a soft limit never lies beyond its hard limit")
     }
 
     // MARK: The library
 
-    mutating func readLibrary(_ root: TOMLTable, checksum: LibraryChecksum.Outcome) -> DrugLibrary? {
-        var top = Table(path: "", table: root)
-        top.used.insert("format")
-        if let format = root["format"] {
-            if format.int != DrugLibrary.formatVersion {
-                report("format", "unsupported format \(format.debugDescription)",
-                       fix: "this version of InfusionControl reads format = \(DrugLibrary.formatVersion)")
-            }
-        } else {
-            report("format", "missing required key \"format\"", fix: "add `format = \(DrugLibrary.formatVersion)` at the top")
-        }
+    /// Reads the whole library from the root table; nil when anything was reported (the checksum's issues
+    /// must already be recorded).
+    mutating func readLibrary(_ top: inout Table, checksum: LibraryChecksum.Outcome) -> DrugLibrary? {
+        checkFormat(&top, supported: DrugLibrary.formatVersion)
         var name: String?, version: String?
         if var header = subtable(&top, "library") {
             name = string(&header, "name")
             version = string(&header, "version")
-            header.used.insert("sha256")
+            header.markUsed("sha256")
             finish(header, allowed: ["name", "version", "sha256"])
         }
         var profiles: [CareAreaProfile] = []
-        for var entry in tableArray(&top, "profile") ?? [] {
+        for var entry in tableArray(&top, "profile") {
             if let profile = readProfile(&entry) { profiles.append(profile) }
         }
         finish(top, allowed: ["format", "library", "profile"])
@@ -214,7 +72,7 @@ struct LibraryReader {
         let monitoring = subtable(&t, "monitoring").flatMap { table -> MonitoringRules? in var table = table; return readMonitoring(&table) }
         let alarms = subtable(&t, "alarms").flatMap { table -> AlarmSettings? in var table = table; return readAlarms(&table) }
         var drugs: [DrugEntry] = []
-        for var entry in tableArray(&t, "drug") ?? [] {
+        for var entry in tableArray(&t, "drug") {
             if let drug = readDrug(&entry) { drugs.append(drug) }
         }
         for (index, drug) in drugs.enumerated() where drugs[..<index].contains(where: { $0.name.lowercased() == drug.name.lowercased() }) {
@@ -227,12 +85,12 @@ struct LibraryReader {
     }
 
     mutating func readStartChecks(_ t: inout Table) -> StartChecks? {
-        let spo2 = quantity(&t, "spo2_min", Percentage.self)
-        let pulseMin = quantity(&t, "pulse_min", PulseRate.self)
-        let pulseMax = quantity(&t, "pulse_max", PulseRate.self)
-        let age = duration(&t, "vitals_max_age")
+        let spo2 = limit(&t, "spo2_min", Percentage.self)
+        let pulseMin = limit(&t, "pulse_min", PulseRate.self)
+        let pulseMax = limit(&t, "pulse_max", PulseRate.self)
+        let age = durationLimit(&t, "vitals_max_age")
         checkPercent(t.key("spo2_min"), spo2)
-        checkOrder(t.path, [("pulse_min", pulseMin), ("pulse_max", pulseMax)])
+        checkLimits(t, [("pulse_min", pulseMin), ("pulse_max", pulseMax)])
         finish(t, allowed: ["spo2_min", "pulse_min", "pulse_max", "vitals_max_age"])
         guard let spo2, let pulseMin, let pulseMax, let age else { return nil }
         return StartChecks(spo2Minimum: spo2, pulseMinimum: pulseMin, pulseMaximum: pulseMax, vitalsMaxAge: age)
@@ -244,33 +102,33 @@ struct LibraryReader {
     }
 
     mutating func readMonitoring(_ t: inout Table) -> MonitoringRules? {
-        let spo2Pause = quantity(&t, "spo2_pause_below", Percentage.self)
-        let spo2Hold = duration(&t, "spo2_pause_hold")
-        let spo2Immediate = quantity(&t, "spo2_immediate_pause_below", Percentage.self)
-        let spo2Warning = quantity(&t, "spo2_warning_at_or_below", Percentage.self)
-        let spo2WarningHold = duration(&t, "spo2_warning_hold", allowZero: true)
-        let pulseAbove = quantity(&t, "pulse_pause_above", PulseRate.self)
-        let pulseBelow = quantity(&t, "pulse_pause_below", PulseRate.self)
-        let pulseHold = duration(&t, "pulse_pause_hold", allowZero: true)
-        let pulseWarning = quantity(&t, "pulse_warning_above", PulseRate.self)
-        let pulseWarningHold = duration(&t, "pulse_warning_hold", allowZero: true)
-        let invalidAfter = duration(&t, "invalid_signal_alarm_after", allowZero: true)
-        let lossAlarm = duration(&t, "monitoring_loss_alarm_after")
-        let lossPause = duration(&t, "monitoring_loss_pause_after")
-        let maxAge = duration(&t, "sample_max_age")
-        let stopDeadline = duration(&t, "stop_confirmation_deadline")
-        let rateTolerance = quantity(&t, "rate_tolerance", Percentage.self)
-        let rateHold = duration(&t, "rate_mismatch_hold", allowZero: true)
-        let volumeTolerance = quantity(&t, "volume_tolerance", Volume.self)
+        let spo2Pause = limit(&t, "spo2_pause_below", Percentage.self)
+        let spo2Hold = durationLimit(&t, "spo2_pause_hold")
+        let spo2Immediate = limit(&t, "spo2_immediate_pause_below", Percentage.self)
+        let spo2Warning = limit(&t, "spo2_warning_at_or_below", Percentage.self)
+        let spo2WarningHold = durationLimit(&t, "spo2_warning_hold", allowZero: true)
+        let pulseAbove = limit(&t, "pulse_pause_above", PulseRate.self)
+        let pulseBelow = limit(&t, "pulse_pause_below", PulseRate.self)
+        let pulseHold = durationLimit(&t, "pulse_pause_hold", allowZero: true)
+        let pulseWarning = limit(&t, "pulse_warning_above", PulseRate.self)
+        let pulseWarningHold = durationLimit(&t, "pulse_warning_hold", allowZero: true)
+        let invalidAfter = durationLimit(&t, "invalid_signal_alarm_after", allowZero: true)
+        let lossAlarm = durationLimit(&t, "monitoring_loss_alarm_after")
+        let lossPause = durationLimit(&t, "monitoring_loss_pause_after")
+        let maxAge = durationLimit(&t, "sample_max_age")
+        let stopDeadline = durationLimit(&t, "stop_confirmation_deadline")
+        let rateTolerance = limit(&t, "rate_tolerance", Percentage.self)
+        let rateHold = durationLimit(&t, "rate_mismatch_hold", allowZero: true)
+        let volumeTolerance = limit(&t, "volume_tolerance", Volume.self)
 
         for (key, value) in [("spo2_pause_below", spo2Pause), ("spo2_immediate_pause_below", spo2Immediate), ("spo2_warning_at_or_below", spo2Warning)] {
             checkPercent(t.key(key), value)
         }
-        checkOrder(t.path, [("spo2_immediate_pause_below", spo2Immediate), ("spo2_pause_below", spo2Pause)])
-        checkOrder(t.path, [("spo2_pause_below", spo2Pause), ("spo2_warning_at_or_below", spo2Warning)])
-        checkOrder(t.path, [("pulse_pause_below", pulseBelow), ("pulse_warning_above", pulseWarning), ("pulse_pause_above", pulseAbove)])
-        checkOrder(t.path, [("invalid_signal_alarm_after", invalidAfter), ("monitoring_loss_pause_after", lossPause)])
-        checkOrder(t.path, [("monitoring_loss_alarm_after", lossAlarm), ("monitoring_loss_pause_after", lossPause)])
+        checkLimits(t, [("spo2_immediate_pause_below", spo2Immediate), ("spo2_pause_below", spo2Pause)])
+        checkLimits(t, [("spo2_pause_below", spo2Pause), ("spo2_warning_at_or_below", spo2Warning)])
+        checkLimits(t, [("pulse_pause_below", pulseBelow), ("pulse_warning_above", pulseWarning), ("pulse_pause_above", pulseAbove)])
+        checkLimits(t, [("invalid_signal_alarm_after", invalidAfter), ("monitoring_loss_pause_after", lossPause)])
+        checkLimits(t, [("monitoring_loss_alarm_after", lossAlarm), ("monitoring_loss_pause_after", lossPause)])
         if let spo2Hold, spo2Hold < .seconds(10) || spo2Hold > .seconds(30) {
             report(t.key("spo2_pause_hold"), "the SpO2 pause hold time must be 10 to 30 s (R-MON-01), not \(spo2Hold.humanReadable)",
                    fix: "choose a hold time from 10 s to 30 s")
@@ -300,8 +158,8 @@ struct LibraryReader {
     }
 
     mutating func readAlarms(_ t: inout Table) -> AlarmSettings? {
-        let audio = duration(&t, "audio_pause_max")
-        let escalate = duration(&t, "escalate_medium_after")
+        let audio = durationLimit(&t, "audio_pause_max")
+        let escalate = durationLimit(&t, "escalate_medium_after")
         if let audio, audio > .seconds(300) {
             report(t.key("audio_pause_max"), "an audio pause longer than 5 min silences alarms too long",
                    fix: "use at most 300 s (clinical.md R-ALM-03 proposes 120 s)")
@@ -314,8 +172,7 @@ struct LibraryReader {
     mutating func readDrug(_ t: inout Table) -> DrugEntry? {
         let name = string(&t, "name")
         var concentrations: [Concentration] = []
-        t.used.insert("concentrations")
-        if let value = t.table["concentrations"] {
+        if let value = t.value("concentrations") {
             if let array = value.array, !array.isEmpty {
                 for (index, element) in array.enumerated() {
                     let path = t.key("concentrations")
@@ -354,21 +211,21 @@ struct LibraryReader {
                 report(t.key("bolus_unit"), "unsupported bolus unit \"\(text)\"", fix: "use one of \(WeightBasedDoseUnit.acceptedSymbols)")
             }
         }
-        let weightMin = quantity(&t, "weight_min", BodyWeight.self)
-        let weightMax = quantity(&t, "weight_max", BodyWeight.self)
-        let rateHardMin = quantity(&t, "dose_rate_hard_min", WeightBasedDoseRate.self, required: false)
-        let rateSoftMin = quantity(&t, "dose_rate_soft_min", WeightBasedDoseRate.self, required: false)
-        let rateSoftMax = quantity(&t, "dose_rate_soft_max", WeightBasedDoseRate.self)
-        let rateHardMax = quantity(&t, "dose_rate_hard_max", WeightBasedDoseRate.self)
-        let cap = quantity(&t, "absolute_rate_cap", DoseRate.self)
-        let loadSoftMax = quantity(&t, "loading_dose_soft_max", WeightBasedDose.self)
-        let loadHardMax = quantity(&t, "loading_dose_hard_max", WeightBasedDose.self)
-        let loadHardMinDuration = duration(&t, "loading_min_duration_hard")
-        let loadSoftMinDuration = duration(&t, "loading_min_duration_soft", required: false)
-        let cumulativeSoft = quantity(&t, "cumulative_dose_soft_max", WeightBasedDose.self)
-        let cumulativeHard = quantity(&t, "cumulative_dose_hard_max", WeightBasedDose.self)
-        let durationSoft = duration(&t, "duration_soft_max")
-        let durationHard = duration(&t, "duration_hard_max")
+        let weightMin = limit(&t, "weight_min", BodyWeight.self)
+        let weightMax = limit(&t, "weight_max", BodyWeight.self)
+        let rateHardMin = limit(&t, "dose_rate_hard_min", WeightBasedDoseRate.self, required: false)
+        let rateSoftMin = limit(&t, "dose_rate_soft_min", WeightBasedDoseRate.self, required: false)
+        let rateSoftMax = limit(&t, "dose_rate_soft_max", WeightBasedDoseRate.self)
+        let rateHardMax = limit(&t, "dose_rate_hard_max", WeightBasedDoseRate.self)
+        let cap = limit(&t, "absolute_rate_cap", DoseRate.self)
+        let loadSoftMax = limit(&t, "loading_dose_soft_max", WeightBasedDose.self)
+        let loadHardMax = limit(&t, "loading_dose_hard_max", WeightBasedDose.self)
+        let loadHardMinDuration = durationLimit(&t, "loading_min_duration_hard")
+        let loadSoftMinDuration = durationLimit(&t, "loading_min_duration_soft", required: false)
+        let cumulativeSoft = limit(&t, "cumulative_dose_soft_max", WeightBasedDose.self)
+        let cumulativeHard = limit(&t, "cumulative_dose_hard_max", WeightBasedDose.self)
+        let durationSoft = durationLimit(&t, "duration_soft_max")
+        let durationHard = durationLimit(&t, "duration_hard_max")
         var end: EndOfInfusionAction?
         if let text = string(&t, "end_of_infusion") {
             end = EndOfInfusionAction(rawValue: text.lowercased())
@@ -377,13 +234,13 @@ struct LibraryReader {
                        fix: "use \"stop\" (KVO of drug-containing solution counts toward the dose and is not supported)")
             }
         }
-        checkOrder(t.path, [("weight_min", weightMin), ("weight_max", weightMax)])
-        checkOrder(t.path, [("dose_rate_hard_min", rateHardMin), ("dose_rate_soft_min", rateSoftMin),
+        checkLimits(t, [("weight_min", weightMin), ("weight_max", weightMax)])
+        checkLimits(t, [("dose_rate_hard_min", rateHardMin), ("dose_rate_soft_min", rateSoftMin),
                             ("dose_rate_soft_max", rateSoftMax), ("dose_rate_hard_max", rateHardMax)])
-        checkOrder(t.path, [("loading_dose_soft_max", loadSoftMax), ("loading_dose_hard_max", loadHardMax)])
-        checkOrder(t.path, [("loading_min_duration_hard", loadHardMinDuration), ("loading_min_duration_soft", loadSoftMinDuration)])
-        checkOrder(t.path, [("cumulative_dose_soft_max", cumulativeSoft), ("cumulative_dose_hard_max", cumulativeHard)])
-        checkOrder(t.path, [("duration_soft_max", durationSoft), ("duration_hard_max", durationHard)])
+        checkLimits(t, [("loading_dose_soft_max", loadSoftMax), ("loading_dose_hard_max", loadHardMax)])
+        checkLimits(t, [("loading_min_duration_hard", loadHardMinDuration), ("loading_min_duration_soft", loadSoftMinDuration)])
+        checkLimits(t, [("cumulative_dose_soft_max", cumulativeSoft), ("cumulative_dose_hard_max", cumulativeHard)])
+        checkLimits(t, [("duration_soft_max", durationSoft), ("duration_hard_max", durationHard)])
         finish(t, allowed: ["name", "concentrations", "dose_unit", "bolus_unit", "weight_min", "weight_max",
                             "dose_rate_hard_min", "dose_rate_soft_min", "dose_rate_soft_max", "dose_rate_hard_max",
                             "absolute_rate_cap", "loading_dose_soft_max", "loading_dose_hard_max",

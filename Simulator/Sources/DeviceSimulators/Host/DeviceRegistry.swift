@@ -49,6 +49,8 @@ public enum DeviceRegistry {
                 parameterHelp: "ADDRESS 0-99 (default 0)") { (parameter: String?) throws(FaultError) -> NewEraSimulatedPump in
             try NewEraSimulatedPump.fromParameter(parameter)
         },
+        .device(SimulatedBalance.self, role: .balance, summary: "Mettler Toledo MT-SICS balance (XS204-like, 220 g, 0.1 mg) weighing the pumps' delivery",
+                parameterHelp: "SERIAL: the I4 serial number (default B123456789)", build: SimulatedBalance.build),
     ]
 
     /// The entry for `kind` in `role`, or nil.
