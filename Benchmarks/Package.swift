@@ -30,6 +30,10 @@ targets += [suite("DeviceIOBenchmarks", [product("DeviceIO"), product("InfusionC
 // Thresholds/) and the real-time runner's period jitter at 10 ms.
 targets += [suite("SupervisorBenchmarks", [product("Supervisor"), product("InfusionCore")])]
 
+// New Era driver: status round trips against the simulated pump over a pty, with and without 19200-baud pacing.
+targets += [suite("NewEraBenchmarks", [product("Drivers"), product("DeviceSimulators"), product("DeviceProtocols"),
+                                       product("DeviceIO"), product("InfusionCore")])]
+
 let package = Package(
     name: "InfusionControlBenchmarks",
     platforms: [.macOS(.v15)],

@@ -134,4 +134,12 @@ public struct SyringeSpec: Hashable, Sendable {
     public var insideDiameterMillimetres: Double
     /// Where the diameter comes from.
     public var source: String
+
+    /// A syringe entry; see each property. (Public so catalogues and tests outside Drivers can build one.)
+    public init(name: String, nominalVolume: Volume, insideDiameterMillimetres: Double, source: String) {
+        self.name = name
+        self.nominalVolume = nominalVolume
+        self.insideDiameterMillimetres = insideDiameterMillimetres
+        self.source = source
+    }
 }

@@ -44,6 +44,11 @@ public struct DeviceKindEntry: Sendable {
 public enum DeviceRegistry {
     /// Every registered kind, in help order.
     public static let entries: [DeviceKindEntry] = [
+        .device(NewEraSimulatedPump.self, role: .pump,
+                summary: "New Era NE-1000 syringe pump: RS-232 basic/safe mode, 19200 8N1, replies paced at 19200 baud",
+                parameterHelp: "ADDRESS 0-99 (default 0)") { (parameter: String?) throws(FaultError) -> NewEraSimulatedPump in
+            try NewEraSimulatedPump.fromParameter(parameter)
+        },
         .device(SimulatedBalance.self, role: .balance, summary: "Mettler Toledo MT-SICS balance (XS204-like, 220 g, 0.1 mg) weighing the pumps' delivery",
                 parameterHelp: "SERIAL: the I4 serial number (default B123456789)", build: SimulatedBalance.build),
         .device(AlarisSimulator.self, role: .pump,
