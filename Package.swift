@@ -112,7 +112,7 @@ targets += [
     .executableTarget(
         name: "infusionctl",
         dependencies: [
-            "InfusionCore", "DeviceIO", "Records",
+            "InfusionCore", "DeviceIO", "Records", "Drivers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"), logging,
         ],
         resources: [.copy("Resources/default-library.toml")],

@@ -19,6 +19,7 @@ struct InfusionCtl: AsyncParsableCommand {
             SessionsCommand.self,
             ReportCommand.self,
             DevicesCommand.self,
+            OximeterCommand.self,
         ]
     )
 
