@@ -72,10 +72,32 @@ products += [.library(name: "DeviceSimulators", targets: ["DeviceSimulators"])]
 targets += [
     .target(
         name: "DeviceSimulators",
-        dependencies: ["InfusionCore", "DeviceProtocols", "DeviceIO", toml],
+        dependencies: ["InfusionCore", "DeviceProtocols", "DeviceIO", toml, logging],
         path: "Simulator/Sources/DeviceSimulators",
         swiftSettings: strict),
-    .testTarget(name: "DeviceSimulatorsTests", dependencies: ["DeviceSimulators"], swiftSettings: strict),
+    .testTarget(name: "DeviceSimulatorsTests", dependencies: ["DeviceSimulators", "DeviceIO"], swiftSettings: strict),
+]
+
+// MARK: infusion-sim: hosts simulated devices on pseudo-terminals for manual or scripted use.
+products += [.executable(name: "infusion-sim", targets: ["infusion-sim"])]
+targets += [
+    .executableTarget(
+        name: "infusion-sim",
+        dependencies: [
+            "DeviceSimulators", "InfusionCore", logging,
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ],
+        path: "Simulator/Sources/infusion-sim",
+        swiftSettings: strict),
+]
+
+// MARK: Supervisor: the safety supervisor (pure rule engine, alarm manager) and its real-time runner.
+// CRealTime wraps eventfd/timerfd, which Swift's Glibc module does not export.
+products += [.library(name: "Supervisor", targets: ["Supervisor"])]
+targets += [
+    .target(name: "CRealTime"),
+    .target(name: "Supervisor", dependencies: ["InfusionCore", "CRealTime", logging], swiftSettings: strict),
+    .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "InfusionCore", propertyBased], swiftSettings: strict),
 ]
 
 // MARK: Records: the durable session record (SQLite through GRDB, WAL, synchronous=FULL) and reports.

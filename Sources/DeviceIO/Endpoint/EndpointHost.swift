@@ -35,6 +35,7 @@ public final class EndpointHost<Endpoint: LinkEndpoint>: @unchecked Sendable {
     private var running = false
     private var stopped = false
     private var lastOpenError: DeviceIOError?
+    private var holdDisconnected = false
 
     // Keeps effects in production order across threads; recursive so `onOutput` may call `perform`.
     private let delivery = NSRecursiveLock()
@@ -109,6 +110,36 @@ public final class EndpointHost<Endpoint: LinkEndpoint>: @unchecked Sendable {
         return result
     }
 
+    /// Simulates pulling the plug: closes the current link (the endpoint sees `linkDown`), and opens a new
+    /// one after `reopenAfter` of clock time, or only on `reconnectNow()` when nil.
+    public func disconnect(reopenAfter: Duration?) {
+        condition.lock()
+        guard running, !stopped else { condition.unlock(); return }
+        let current = link
+        link = nil
+        generation += 1
+        let now = clock.now()
+        var effects = EndpointEffects<Endpoint.Output>()
+        if current != nil { endpoint.linkDown(at: now, effects: &effects) }
+        reconnectAt = reopenAfter.map { now + $0 }
+        holdDisconnected = reopenAfter == nil
+        condition.broadcast()
+        delivery.lock()
+        condition.unlock()
+        deliver(effects, on: nil)
+        delivery.unlock()
+        current?.close()
+    }
+
+    /// Opens the link again now (after `disconnect`).
+    public func reconnectNow() {
+        condition.lock()
+        holdDisconnected = false
+        if link == nil { reconnectAt = clock.now() }
+        condition.broadcast()
+        condition.unlock()
+    }
+
     /// The link currently open, if any: for a fast path that writes a pre-encoded frame directly
     /// (the supervisor's stop). Nil while disconnected.
     public var currentLink: (any ByteLink)? {
@@ -156,7 +187,7 @@ public final class EndpointHost<Endpoint: LinkEndpoint>: @unchecked Sendable {
             toClose = link
             link = nil
             generation += 1
-            reconnectAt = at + reconnectInterval
+            if !holdDisconnected { reconnectAt = at + reconnectInterval }
         case .closed:
             break
         }
@@ -173,7 +204,7 @@ public final class EndpointHost<Endpoint: LinkEndpoint>: @unchecked Sendable {
         condition.lock()
         while !stopped {
             let now = clock.now()
-            if let due = reconnectAt, due <= now, link == nil {
+            if let due = reconnectAt, due <= now, link == nil, !holdDisconnected {
                 reconnectAt = nil
                 attemptOpen(now: now)  // may unlock and relock
                 continue
@@ -189,7 +220,7 @@ public final class EndpointHost<Endpoint: LinkEndpoint>: @unchecked Sendable {
                 condition.lock()
                 continue
             }
-            let next = [endpoint.nextDeadline, link == nil ? reconnectAt : nil].compactMap { $0 }.min()
+            let next = [endpoint.nextDeadline, link == nil && !holdDisconnected ? reconnectAt : nil].compactMap { $0 }.min()
             if let next {
                 let wait = clock.realDuration(of: next - now)
                 _ = condition.wait(until: Date(timeIntervalSinceNow: max(wait.seconds, 0)))

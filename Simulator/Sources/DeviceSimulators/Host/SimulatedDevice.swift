@@ -54,3 +54,10 @@ public protocol PatientMonitoringDevice {
     /// Gives the device the patient's state at `now`; it encodes what it measures from it.
     mutating func observe(_ observation: PatientObservation, at now: MonotonicInstant)
 }
+
+/// A simulated device that weighs what a delivering device pushed out (the MT-SICS balance in
+/// gravimetric calibration).
+public protocol WeighingDevice {
+    /// Gives the balance the total volume delivered into its beaker so far, at `now`.
+    mutating func update(deliveredVolume: Volume, at now: MonotonicInstant)
+}

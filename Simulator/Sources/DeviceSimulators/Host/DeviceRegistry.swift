@@ -1,0 +1,59 @@
+import DeviceIO
+import InfusionCore
+
+/// What a simulated device is to the operator.
+public enum SimulatedRole: String, Sendable, CaseIterable {
+    /// An infusion or syringe pump (`--pump`).
+    case pump
+    /// A pulse oximeter (`--oximeter`).
+    case oximeter
+    /// A laboratory balance (`--balance`).
+    case balance
+}
+
+/// One device kind the simulator host can start: its command-line name, role, help and how to build it.
+public struct DeviceKindEntry: Sendable {
+    /// "newera", "nonin-df2".
+    public let kind: String
+    /// Pump, oximeter or balance.
+    public let role: SimulatedRole
+    /// One line for `--help`.
+    public let summary: String
+    /// What the optional `:PARAMETER` after the kind means ("ADDRESS 0-99"), or nil if it takes none.
+    public let parameterHelp: String?
+    /// The device's fault commands, for `--help`.
+    public let faultHelp: [String]
+    /// Builds the device (with its optional parameter) hosted behind a fresh pseudo-terminal.
+    public let makeHosted: @Sendable (_ parameter: String?, _ setup: HostedDeviceSetup) throws(FaultError) -> any HostedSimulation
+
+    /// An entry for device type `D`; `build` turns the optional parameter into a device (throw a
+    /// `FaultError` naming what is accepted when the parameter is wrong).
+    public static func device<D: SimulatedDevice>(
+        _ type: D.Type, role: SimulatedRole, summary: String, parameterHelp: String? = nil,
+        build: @escaping @Sendable (_ parameter: String?) throws(FaultError) -> D
+    ) -> DeviceKindEntry {
+        DeviceKindEntry(
+            kind: D.kind, role: role, summary: summary, parameterHelp: parameterHelp, faultHelp: D.faultHelp,
+            makeHosted: { (parameter, setup) throws(FaultError) in
+                PTYHostedDevice(device: try build(parameter), role: role, setup: setup)
+            })
+    }
+}
+
+/// The device kinds the simulator host knows. Each device family adds its entry here.
+public enum DeviceRegistry {
+    /// Every registered kind, in help order.
+    public static let entries: [DeviceKindEntry] = [
+    ]
+
+    /// The entry for `kind` in `role`, or nil.
+    public static func entry(kind: String, role: SimulatedRole) -> DeviceKindEntry? {
+        entries.first { $0.kind == kind.lowercased() && $0.role == role }
+    }
+
+    /// The kinds of a role, for messages ("newera, alaris, fresenius").
+    public static func kinds(of role: SimulatedRole) -> String {
+        let kinds = entries.filter { $0.role == role }.map(\.kind)
+        return kinds.isEmpty ? "none yet" : kinds.joined(separator: ", ")
+    }
+}

@@ -1,0 +1,44 @@
+#define _GNU_SOURCE
+#include "CRealTime.h"
+#include <errno.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+
+int crt_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+int crt_eventfd_signal(int fd) {
+    uint64_t one = 1;
+    return write(fd, &one, sizeof one) == (ssize_t)sizeof one || errno == EAGAIN ? 0 : -1;
+}
+
+uint64_t crt_eventfd_drain(int fd) {
+    uint64_t value = 0;
+    return read(fd, &value, sizeof value) == (ssize_t)sizeof value ? value : 0;
+}
+
+int crt_timerfd_monotonic(void) { return timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC); }
+
+int crt_timerfd_arm_absolute(int fd, int64_t first_ns, int64_t interval_ns) {
+    struct itimerspec spec;
+    spec.it_value.tv_sec = (time_t)(first_ns / 1000000000);
+    spec.it_value.tv_nsec = (long)(first_ns % 1000000000);
+    spec.it_interval.tv_sec = (time_t)(interval_ns / 1000000000);
+    spec.it_interval.tv_nsec = (long)(interval_ns % 1000000000);
+    return timerfd_settime(fd, TFD_TIMER_ABSTIME, &spec, NULL);
+}
+
+uint64_t crt_timerfd_expirations(int fd) {
+    uint64_t value = 0;
+    return read(fd, &value, sizeof value) == (ssize_t)sizeof value ? value : 0;
+}
+#else
+int crt_eventfd(void) { errno = ENOSYS; return -1; }
+int crt_eventfd_signal(int fd) { (void)fd; errno = ENOSYS; return -1; }
+uint64_t crt_eventfd_drain(int fd) { (void)fd; return 0; }
+int crt_timerfd_monotonic(void) { errno = ENOSYS; return -1; }
+int crt_timerfd_arm_absolute(int fd, int64_t first_ns, int64_t interval_ns) { (void)fd; (void)first_ns; (void)interval_ns; errno = ENOSYS; return -1; }
+uint64_t crt_timerfd_expirations(int fd) { (void)fd; return 0; }
+#endif

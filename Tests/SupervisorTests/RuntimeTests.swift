@@ -1,0 +1,326 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Logging
+import Synchronization
+import Testing
+@testable import InfusionCore
+@testable import Supervisor
+
+/// The lock-free parts (SPSC ring, seqlock cells) and the real-time runner, with real threads, short
+/// periods and bounded run times.
+@Suite("Runtime: rings, input cells and the real-time runner", .serialized)
+struct RuntimeTests {
+    // MARK: Ring
+
+    @Test("the SPSC ring keeps order across threads and counts drops when full")
+    func ring() async {
+        let ring = SPSCRing<Int>(minimumCapacity: 100)
+        #expect(ring.capacity == 128)
+        for i in 0..<128 { #expect(ring.push(i)) }
+        #expect(!ring.push(999))
+        #expect(ring.dropped == 1)
+        var drained: [Int] = []
+        ring.drain { drained.append($0) }
+        #expect(drained == Array(0..<128))
+
+        let total = 50_000
+        let producer = Thread {
+            var i = 0
+            while i < total {
+                if ring.push(i) { i += 1 } else { sched_yield() }
+            }
+        }
+        producer.start()
+        var expected = 0
+        let deadline = Date().addingTimeInterval(30)
+        while expected < total, Date() < deadline {
+            if let v = ring.pop() {
+                #expect(v == expected)
+                if v != expected { break }
+                expected += 1
+            } else {
+                sched_yield()
+            }
+        }
+        #expect(expected == total)
+    }
+
+    // MARK: Cells
+
+    @Test("vital-sign and pump-status cells round-trip every field, absent values included")
+    func cellRoundTrip() {
+        let cell = VitalSampleCell()
+        #expect(cell.read() == nil)
+        let samples = [
+            VitalSample(arrivedAt: MonotonicInstant(nanoseconds: 123), measuredAt: MonotonicInstant(nanoseconds: 100), spo2: .percent(97.5),
+                        pulseRate: .beatsPerMinute(72), perfusionIndex: .percent(3.2), quality: [.artifact, .marginalPerfusion]),
+            VitalSample(arrivedAt: MonotonicInstant(nanoseconds: -5), spo2: nil, pulseRate: nil, quality: .probeOff),
+        ]
+        for s in samples {
+            cell.publish(s)
+            #expect(cell.read() == s)
+        }
+        #expect(cell.publications == 2)
+        let pump = PumpStatusCell()
+        let statuses = [
+            PumpStatus(receivedAt: MonotonicInstant(nanoseconds: 42), state: .infusing, rate: .millilitresPerHour(28), volumeInfused: .millilitres(1.25),
+                       alarms: [.lowBattery, .remoteControlLost]),
+            PumpStatus(receivedAt: MonotonicInstant(nanoseconds: 43), state: .unknown),
+        ]
+        for p in statuses {
+            pump.publish(p)
+            #expect(pump.read() == p)
+        }
+        pump.publishConnection(.silent)
+        pump.publishWatchdogArmed(true)
+        #expect(pump.linkState == .silent && pump.watchdogArmed)
+        // An unknown state byte decodes to `.unknown` (fail safe).
+        var words = PumpStatusCell.encode(statuses[0])
+        words.w1 = (words.w1 & ~0xff) | 0xee
+        #expect(PumpStatusCell.decode(words).state == .unknown)
+    }
+
+    @Test("a reader never sees a torn sample while one writer publishes as fast as it can")
+    func seqlockConsistency() {
+        let cell = VitalSampleCell()
+        let stop = Atomic<Bool>(false)
+        let writer = Thread {
+            var n: Int64 = 1
+            while !stop.load(ordering: .relaxed) {
+                // Every field derives from n: a torn read mixes two publications and is detectable.
+                cell.publish(VitalSample(arrivedAt: MonotonicInstant(nanoseconds: n), measuredAt: MonotonicInstant(nanoseconds: n * 3),
+                                         spo2: .percent(Double(n % 100)), pulseRate: .beatsPerMinute(Double(n)), perfusionIndex: .percent(Double(-n)),
+                                         quality: OximetryQuality(rawValue: UInt32(truncatingIfNeeded: n & 0x3ff))))
+                n += 1
+            }
+        }
+        writer.start()
+        var reads = 0
+        var torn = 0
+        let deadline = Date().addingTimeInterval(0.3)
+        while Date() < deadline {
+            guard let s = cell.read() else { continue }
+            let n = s.arrivedAt.nanoseconds
+            let consistent = s.measuredAt.nanoseconds == n * 3 && s.spo2 == .percent(Double(n % 100)) && s.pulseRate == .beatsPerMinute(Double(n))
+                && s.perfusionIndex == .percent(Double(-n)) && s.quality.rawValue == UInt32(truncatingIfNeeded: n & 0x3ff)
+            if !consistent { torn += 1 }
+            reads += 1
+        }
+        stop.store(true, ordering: .relaxed)
+        #expect(reads > 100, "the reader ran (\(reads) reads)")
+        #expect(torn == 0)
+    }
+
+    // MARK: Runner
+
+    /// A pipe the stop path writes into; the test reads the frames back.
+    final class StopPipe: @unchecked Sendable {
+        let read: Int32
+        let write: Int32
+        init() throws {
+            var fds: [Int32] = [0, 0]
+            guard pipe(&fds) == 0 else { throw RunnerError.system(call: "pipe", errno: errno) }
+            read = fds[0]
+            write = fds[1]
+            _ = fcntl(read, F_SETFL, fcntl(read, F_GETFL) | O_NONBLOCK)
+        }
+        deinit { close(read); close(write) }
+
+        /// Waits up to `timeout` for `count` bytes; returns them.
+        func frame(count: Int, timeout: Duration) -> [UInt8] {
+            var bytes: [UInt8] = []
+            let clock = SystemMonotonicClock()
+            let end = clock.now() + timeout
+            while bytes.count < count, clock.now() < end {
+                var pfd = pollfd(fd: read, events: Int16(POLLIN), revents: 0)
+                _ = poll(&pfd, 1, 5)
+                var buffer = [UInt8](repeating: 0, count: 64)
+                let n = Glibc.read(read, &buffer, 64)
+                if n > 0 { bytes += buffer[0..<n] }
+            }
+            return bytes
+        }
+    }
+
+    /// Captures log lines.
+    final class LogCapture: @unchecked Sendable {
+        let lines = Mutex<[String]>([])
+        func handler(_ label: String) -> LogHandler { Handler(capture: self) }
+        struct Handler: LogHandler {
+            let capture: LogCapture
+            var metadata: Logger.Metadata = [:]
+            var logLevel: Logger.Level = .trace
+            subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+                get { metadata[key] }
+                set { metadata[key] = newValue }
+            }
+            func log(event: LogEvent) {
+                capture.lines.withLock { $0.append("\(event.level): \(event.message)") }
+            }
+        }
+    }
+
+    static let stopFrame: [UInt8] = Array("0STP\r".utf8)
+
+    func waitUntil(_ timeout: Duration, _ condition: () -> Bool) -> Bool {
+        let clock = SystemMonotonicClock()
+        let end = clock.now() + timeout
+        while clock.now() < end {
+            if condition() { return true }
+            usleep(500)
+        }
+        return condition()
+    }
+
+    struct Rig {
+        let runner: SupervisorRunner
+        let channel: RunnerChannel
+        let pipe: StopPipe
+        let mailbox: PumpCommandMailbox
+        let ring: DecisionRing
+        let stopPath: FileDescriptorStopPath
+        let logs: LogCapture
+    }
+
+    func rig(period: Duration, realTime: Int32? = nil) throws -> Rig {
+        let pipe = try StopPipe()
+        let stopPath = FileDescriptorStopPath(fileDescriptor: pipe.write, stopFrame: Self.stopFrame)
+        let mailbox = PumpCommandMailbox()
+        let ring = DecisionRing(capacity: 1024)
+        let logs = LogCapture()
+        let setup = ChannelSetup(configuration: ChannelConfiguration(channel: 7, program: try Programs.program(), pumpHasWatchdog: true),
+                                 stopPath: stopPath, commands: mailbox)
+        let runner = try SupervisorRunner(
+            configuration: .init(period: period, realTimePriority: realTime, lockMemory: false, latenessRecordCapacity: 4096),
+            channels: [setup], decisions: ring, logger: Logger(label: "test", factory: logs.handler))
+        return Rig(runner: runner, channel: runner.channels[0], pipe: pipe, mailbox: mailbox, ring: ring, stopPath: stopPath, logs: logs)
+    }
+
+    /// Plays the drivers: good vitals, a stopped pump, then an operator start and the pump following it.
+    func bringToInfusing(_ r: Rig) throws {
+        let clock = SystemMonotonicClock()
+        r.channel.vitals.publishConnection(.connected)
+        r.channel.pump.publishConnection(.connected)
+        r.channel.pump.publishWatchdogArmed(true)
+        r.channel.vitals.publish(VitalSample(arrivedAt: clock.now(), spo2: .percent(97), pulseRate: .beatsPerMinute(72)))
+        r.channel.pump.publish(PumpStatus(receivedAt: clock.now(), state: .stopped, rate: .zero, volumeInfused: .zero))
+        #expect(r.channel.submit(.start))
+        var command: TimedPumpCommand?
+        #expect(waitUntil(.seconds(2)) { command = command ?? r.mailbox.next(); return command != nil })
+        guard case let .start(rate, _)? = command?.command else {
+            Issue.record("expected a start command, got \(String(describing: command))")
+            return
+        }
+        r.channel.pump.publish(PumpStatus(receivedAt: clock.now(), state: .infusing, rate: rate, volumeInfused: .zero))
+        r.channel.vitals.publish(VitalSample(arrivedAt: clock.now(), spo2: .percent(97), pulseRate: .beatsPerMinute(72)))
+        #expect(waitUntil(.seconds(2)) { r.channel.mode == .infusing })
+    }
+
+    @Test("the runner ticks on absolute deadlines, beats its heartbeat, counts lateness, and stops cleanly")
+    func ticks() throws {
+        let r = try rig(period: .milliseconds(2))
+        try r.runner.start()
+        #expect(throws: RunnerError.alreadyStarted) { try r.runner.start() }
+        #expect(waitUntil(.seconds(2)) { r.runner.heartbeat.beats >= 50 })
+        let clock = SystemMonotonicClock()
+        #expect(r.runner.heartbeat.isAlive(now: clock.now(), within: .milliseconds(200)))
+        r.runner.stop()
+        r.runner.stop() // idempotent
+        let stats = r.runner.counters.snapshot()
+        #expect(stats.ticks >= 50)
+        #expect(stats.timerWakeups >= 40)
+        #expect(stats.worstWakeLateness >= .zero)
+        #expect(stats.pollErrors == 0)
+        var lateness: [Int64] = []
+        r.runner.latenessRecord?.drain { lateness.append($0) }
+        #expect(lateness.count == Int(stats.timerWakeups) || lateness.count == r.runner.latenessRecord?.capacity)
+        #expect(lateness.allSatisfy { $0 >= 0 && $0 <= stats.worstWakeLateness.nanoseconds })
+        let beats = r.runner.heartbeat.beats
+        usleep(20_000)
+        #expect(r.runner.heartbeat.beats == beats, "no ticks after stop")
+        #expect(r.logs.lines.withLock { $0.contains { $0.contains("normal scheduler") } }, "it says clearly that it is not real-time")
+    }
+
+    @Test("a stop-worthy sample wakes the runner at once: the pre-encoded stop frame is written long before the next period")
+    func wakesOnInput() throws {
+        let r = try rig(period: .seconds(1)) // a long period: only the input wake-up can explain a fast stop
+        try r.runner.start()
+        defer { r.runner.stop() }
+        try bringToInfusing(r)
+        let clock = SystemMonotonicClock()
+        let published = clock.now()
+        r.channel.vitals.publish(VitalSample(arrivedAt: published, spo2: .percent(80), pulseRate: .beatsPerMinute(72)))
+        let frame = r.pipe.frame(count: Self.stopFrame.count, timeout: .milliseconds(500))
+        let latency = clock.now() - published
+        #expect(frame == Self.stopFrame, "the stop frame, byte for byte")
+        // Half the period: only the input wake-up can explain it (typically well under a millisecond).
+        #expect(latency < .milliseconds(500), "stop written \(latency) after the sample; the period is 1 s")
+        #expect(r.stopPath.stopsSent == 1)
+        #expect(waitUntil(.seconds(1)) { r.channel.mode == .stoppedBySupervisor })
+        // Confirmation comes back through the pump's reported state.
+        // Two publications, each a wake-up: the second tick certainly read a stopped status.
+        let ticksBefore = r.runner.counters.snapshot().ticks
+        r.channel.pump.publish(PumpStatus(receivedAt: clock.now(), state: .stopped, rate: .zero, volumeInfused: .millilitres(0.01)))
+        #expect(waitUntil(.seconds(3)) { r.runner.counters.snapshot().ticks >= ticksBefore + 1 })
+        r.channel.pump.publish(PumpStatus(receivedAt: clock.now(), state: .stopped, rate: .zero, volumeInfused: .millilitres(0.01)))
+        #expect(waitUntil(.seconds(3)) { r.runner.counters.snapshot().ticks >= ticksBefore + 2 })
+        #expect(r.channel.highestAlarmPriority == .high)
+        r.runner.stop()
+        r.channel.withEngine { engine in
+            #expect(!engine.state.stopPending, "the pump's stopped status confirmed the stop")
+            #expect(engine.alarms[.spo2CriticallyLow].isPresent)
+        }
+        var kinds: [DecisionKind] = []
+        r.ring.drain { kinds.append($0.kind) }
+        #expect(kinds.contains(.startCommanded))
+        #expect(kinds.contains(.stopCommanded))
+        #expect(kinds.contains { if case .stopConfirmed = $0 { true } else { false } })
+        #expect(r.runner.counters.snapshot().stopFramesWritten == 1)
+        #expect(r.runner.counters.snapshot().inputWakeups > 0)
+    }
+
+    @Test("an unconfirmed stop is repeated by the runner and escalates to the secondary stop")
+    func unconfirmedStop() throws {
+        let r = try rig(period: .milliseconds(5))
+        try r.runner.start()
+        defer { r.runner.stop() }
+        try bringToInfusing(r)
+        #expect(r.channel.submit(.pause))
+        // The pump never reports itself stopped: after 2 × 2 s the secondary stop is engaged.
+        #expect(waitUntil(.seconds(6)) { r.stopPath.secondaryStops > 0 })
+        #expect(r.stopPath.stopsSent >= 3)
+        #expect(r.channel.mode == .fault)
+        #expect(r.channel.highestAlarmPriority == .high)
+        #expect(r.channel.alarmAudible)
+    }
+
+    @Test("SCHED_FIFO is requested and the outcome is logged either way")
+    func realTimeLogged() throws {
+        let r = try rig(period: .milliseconds(5), realTime: 10)
+        try r.runner.start()
+        #expect(waitUntil(.seconds(1)) { r.runner.heartbeat.beats > 5 })
+        r.runner.stop()
+        let lines = r.logs.lines.withLock { $0 }
+        if r.runner.realTimeStatus.fifoScheduling {
+            #expect(lines.contains { $0.contains("SCHED_FIFO priority 10") && $0.hasPrefix("info") })
+        } else {
+            #expect(lines.contains { $0.contains("could not use SCHED_FIFO") && $0.hasPrefix("warning") })
+        }
+    }
+
+    @Test("an unusable configuration is refused with a reason")
+    func invalidConfiguration() throws {
+        let ring = DecisionRing()
+        #expect(throws: RunnerError.self) {
+            _ = try SupervisorRunner(configuration: .init(period: .zero), channels: [], decisions: ring)
+        }
+        do {
+            _ = try SupervisorRunner(channels: [], decisions: ring)
+            Issue.record("no channels should be refused")
+        } catch {
+            #expect(error.description.contains("no channels"))
+        }
+    }
+}
