@@ -30,6 +30,9 @@ targets += [suite("DeviceIOBenchmarks", [product("DeviceIO"), product("InfusionC
 // Thresholds/) and the real-time runner's period jitter at 10 ms.
 targets += [suite("SupervisorBenchmarks", [product("Supervisor"), product("InfusionCore")])]
 
+// Oximeter parse throughput per format (frames/s on one core): codec stream decoders and driver sessions.
+targets += [suite("OximeterParseBenchmarks", [product("DeviceProtocols"), product("Drivers"), product("DeviceIO"), product("InfusionCore")])]
+
 let package = Package(
     name: "InfusionControlBenchmarks",
     platforms: [.macOS(.v15)],

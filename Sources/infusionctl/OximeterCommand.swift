@@ -60,6 +60,7 @@ struct OximeterWatchCommand: AsyncParsableCommand {
         let oximeter = makePulseOximeter(protocol: format, path: device, name: "oximeter \(device)", clock: clock)
         if !json { Output.line("Watching the \(format) oximeter on \(device) (Ctrl-C to stop)…") }
         let asJSON = json
+        let stopping = Atomic<Bool>(false)
         let samples = Task {
             var lastPrinted: MonotonicInstant?
             var flags: OximetryQuality = []
@@ -73,10 +74,12 @@ struct OximeterWatchCommand: AsyncParsableCommand {
         }
         let events = Task {
             for await event in oximeter.events {
+                if stopping.load(ordering: .acquiring) { continue }  // closing: not a real disconnection
                 if let line = asJSON ? Self.json(event, start: start) : Self.text(event, start: start) { Output.line(line) }
             }
         }
         await Interrupt.wait()
+        stopping.store(true, ordering: .releasing)
         let counters = oximeter.counters
         oximeter.close()
         await samples.value

@@ -282,3 +282,29 @@ func noninBytes(_ c: NoninCase) -> [UInt8] {
         return record + record
     }
 }
+
+@Suite("Nonin driver: packets across a silence")
+struct NoninGapTests {
+    @Test("a packet cut by a silence is abandoned, never completed with a later packet's frames", arguments: [NoninCase.df2, .df7])
+    func gap(_ c: NoninCase) {
+        let format: Nonin.FrameFormat = c == .df7 ? .df7 : .df2
+        var session = NoninSession(configuration: .init(format: c.format))
+        var fx = EndpointEffects<OximeterOutput>()
+        session.linkUp(at: .origin, effects: &fx)
+        let old = Nonin.PacketValues(heartRate: .beatsPerMinute(60), spo2: .percent(99), timerTicks: 1).encodedPacket(format)
+        let new = Nonin.PacketValues(heartRate: .beatsPerMinute(120), spo2: .percent(85), timerTicks: 9).encodedPacket(format)
+        // A whole old packet, then the first 10 frames of another; silence; then frames 11-25 of a later one.
+        session.receive(old + old.prefix(50), at: .origin, effects: &fx)
+        var after = EndpointEffects<OximeterOutput>()
+        session.receive(Array(new.suffix(75)), at: .origin + NoninSession.packetGapLimit + .milliseconds(1), effects: &after)
+        #expect(after.outputs.allSatisfy { if case .sample = $0 { false } else { true } })
+        // One tick under the limit the frames belong together (the packet completes).
+        var joined = NoninSession(configuration: .init(format: c.format))
+        var fx2 = EndpointEffects<OximeterOutput>()
+        joined.linkUp(at: .origin, effects: &fx2)
+        joined.receive(old + old.prefix(50), at: .origin, effects: &fx2)
+        var after2 = EndpointEffects<OximeterOutput>()
+        joined.receive(Array(old.suffix(75)), at: .origin + NoninSession.packetGapLimit, effects: &after2)
+        #expect(after2.outputs.contains { if case .sample(let s) = $0 { s.spo2 == .percent(99) } else { false } })
+    }
+}

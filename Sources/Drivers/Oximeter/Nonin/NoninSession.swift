@@ -5,7 +5,9 @@ import InfusionCore
 /// The Nonin driver's session rules as a pure endpoint (reference/protocols.md §B1).
 ///
 /// * DF2/DF7: frames are read with `Nonin.StreamDecoder` (which resynchronises after garbage and
-///   never mixes two packets); one sample per complete 25-frame packet (3 per second).
+///   never mixes two packets across lost bytes); one sample per complete 25-frame packet (3 per
+///   second). A gap of more than `packetGapLimit` (250 ms) between bytes abandons the packet in
+///   progress too, so a packet interrupted by a silence is never completed with a later packet's frames.
 /// * DF8: one sample per 4-byte record (1 per second), read with `Nonin.DF8Decoder`.
 /// * Optional set-format command at link-up (`02 70 02 02 ZZ 03`); the ACK (06) or NAK (15) is taken
 ///   only where it cannot be part of a frame of the format the device may still be sending
@@ -67,6 +69,10 @@ public struct NoninSession: OximeterSession {
     private var staleness: StalenessMonitor
     private var clockMapper = DeviceClockMapper()
     private var replyDeadline: MonotonicInstant?
+    private var lastByteAt: MonotonicInstant?
+    /// A gap between bytes longer than this abandons the DF2/DF7 packet in progress (250 ms; frames are
+    /// 13.3 ms apart, a packet lasts 333 ms).
+    public static let packetGapLimit: Duration = .milliseconds(250)
     private var shadows = FormatShadows()
     private var worstPerfusion: Nonin.Perfusion = .none
     private var lastPulse: (perfusion: Nonin.Perfusion, at: MonotonicInstant)?
@@ -127,6 +133,10 @@ public struct NoninSession: OximeterSession {
 
     /// See `LinkEndpoint.receive(_:at:effects:)`.
     public mutating func receive(_ bytes: [UInt8], at now: MonotonicInstant, effects: inout EndpointEffects<OximeterOutput>) {
+        // Frames come every 13.3 ms: after a longer gap the packet in progress must not be completed
+        // with frames of a later packet (its FLOAT slots would mix two packets' values).
+        if readsFrames, let last = lastByteAt, now - last > Self.packetGapLimit { restartFrameDecoder() }
+        lastByteAt = now
         for byte in bytes {
             if replyDeadline != nil {
                 let isReply = byte == Nonin.CommandReply.ack.rawValue || byte == Nonin.CommandReply.nak.rawValue
@@ -180,6 +190,16 @@ public struct NoninSession: OximeterSession {
         }
     }
 
+    private mutating func restartFrameDecoder() {
+        let current = counters
+        counterBase.framesDecoded = current.framesDecoded - records.statistics.framesDecoded
+        counterBase.framingErrors = current.framingErrors - records.statistics.framingErrors
+        counterBase.checksumErrors = current.checksumErrors
+        counterBase.bytesDiscarded = current.bytesDiscarded - records.statistics.bytesDiscarded
+        frames = Nonin.StreamDecoder(format: configuration.format == .df7 ? .df7 : .df2)
+        worstPerfusion = .none
+    }
+
     private mutating func resetDecoding() {
         let current = counters
         counterBase.framesDecoded = current.framesDecoded
@@ -188,6 +208,7 @@ public struct NoninSession: OximeterSession {
         counterBase.bytesDiscarded = current.bytesDiscarded
         frames = Nonin.StreamDecoder(format: configuration.format == .df7 ? .df7 : .df2)
         records = Nonin.DF8Decoder()
+        lastByteAt = nil
         worstPerfusion = .none
         lastPulse = nil
         timerBase = nil
