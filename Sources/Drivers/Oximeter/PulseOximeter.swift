@@ -146,7 +146,7 @@ public class OximeterDriver<Session: OximeterSession>: PulseOximeter, @unchecked
     private let eventContinuation: AsyncStream<OximeterOutput>.Continuation
     private let state = Mutex<(connection: DeviceConnection, latest: VitalSample?)>((.disconnected, nil))
     private let handler = Mutex<(@Sendable (VitalSample) -> Void)?>(nil)
-    private var host: EndpointHost<Session>!  // set once in init, before any use
+    private let host: EndpointHost<Session>
     private let logger: Logger
 
     /// A driver for `session` on the serial device at `path` (opened with `settings`), started at once.
@@ -159,12 +159,14 @@ public class OximeterDriver<Session: OximeterSession>: PulseOximeter, @unchecked
         self.logger = logger
         (samples, sampleContinuation) = AsyncStream.makeStream(of: VitalSample.self, bufferingPolicy: .bufferingNewest(256))
         (events, eventContinuation) = AsyncStream.makeStream(of: OximeterOutput.self, bufferingPolicy: .bufferingNewest(256))
+        let relay = OutputRelay()
         host = EndpointHost(
             endpoint: session, name: name, clock: clock, reconnectInterval: reconnectInterval,
             open: { () throws(DeviceIOError) -> any ByteLink in
                 DescriptorLink(port: try SerialPort(path: path, settings: settings), clock: clock)
             },
-            onOutput: { [weak self] output in self?.handle(output) })
+            onOutput: { output in relay.target?(output) })
+        relay.target = { [weak self] output in self?.handle(output) }
         host.start()
     }
 
@@ -199,7 +201,7 @@ public class OximeterDriver<Session: OximeterSession>: PulseOximeter, @unchecked
     /// See `PulseOximeter.setSampleHandler(_:)`.
     public func setSampleHandler(_ handler: (@Sendable (VitalSample) -> Void)?) { self.handler.withLock { $0 = handler } }
 
-    /// See `PulseOximeter.close()`.
+    /// See `PulseOximeter.close()`. Call it when done: the link thread runs until then.
     public func close() {
         host.stop()
         sampleContinuation.finish()
@@ -210,6 +212,12 @@ public class OximeterDriver<Session: OximeterSession>: PulseOximeter, @unchecked
         sampleContinuation.finish()
         eventContinuation.finish()
     }
+}
+
+/// Hands the host's outputs to the driver once it exists (the host is created in the driver's init).
+private final class OutputRelay: @unchecked Sendable {
+    // Written once, in the driver's init, before the host starts; read only afterwards.
+    var target: (@Sendable (OximeterOutput) -> Void)?
 }
 
 /// Opens the right driver for `protocol` on `path` and starts it. `name` defaults to "oximeter <path>".
