@@ -140,9 +140,8 @@ targets += [
     .executableTarget(
         name: "infusionctl",
         dependencies: [
-            "InfusionCore", "DeviceIO", "Records",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"), logging,
-            "Calibration", "Drivers", "DeviceProtocols", toml,
+            "InfusionCore", "DeviceProtocols", "DeviceIO", "Drivers", "Records", "Calibration", toml, logging,
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         resources: [.copy("Resources/default-library.toml")],
         swiftSettings: strict),

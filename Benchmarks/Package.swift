@@ -33,6 +33,8 @@ targets += [suite("SupervisorBenchmarks", [product("Supervisor"), product("Infus
 // New Era driver: status round trips against the simulated pump over a pty, with and without 19200-baud pacing.
 targets += [suite("NewEraBenchmarks", [product("Drivers"), product("DeviceSimulators"), product("DeviceProtocols"),
                                        product("DeviceIO"), product("InfusionCore")])]
+// Oximeter parse throughput per format (frames/s on one core): codec stream decoders and driver sessions.
+targets += [suite("OximeterParseBenchmarks", [product("DeviceProtocols"), product("Drivers"), product("DeviceIO"), product("InfusionCore")])]
 
 let package = Package(
     name: "InfusionControlBenchmarks",

@@ -24,6 +24,7 @@ struct InfusionCtl: AsyncParsableCommand {
             VerifyCommand.self,
             ConfigureCommand.self,
             CalibrationsCommand.self,
+            OximeterCommand.self,
         ]
     )
 

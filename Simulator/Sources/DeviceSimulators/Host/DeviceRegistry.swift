@@ -65,6 +65,11 @@ public enum DeviceRegistry {
             }
             return FreseniusSimulator(configuration: .init(modules: count))
         },
+        .device(SimulatedNoninDF2.self, role: .oximeter, summary: "Nonin DF2: 75 frames/s, 25-frame packets (9600 8N1)") { _ in SimulatedNoninDF2() },
+        .device(SimulatedNoninDF7.self, role: .oximeter, summary: "Nonin DF7: as DF2 with a 16-bit pleth (9600 8N1)") { _ in SimulatedNoninDF7() },
+        .device(SimulatedNoninDF8.self, role: .oximeter, summary: "Nonin DF8: 4 bytes once a second (9600 8N1)") { _ in SimulatedNoninDF8() },
+        .device(SimulatedMasimo.self, role: .oximeter, summary: "Masimo Radical-7 ASCII 1: one line a second (9600 8N1)") { _ in SimulatedMasimo() },
+        .device(SimulatedContec.self, role: .oximeter, summary: "Contec CMS50D+ V7.0: 60 packets/s after start, keep-alive (115200 8N1)") { _ in SimulatedContec() },
     ]
 
     /// The entry for `kind` in `role`, or nil.

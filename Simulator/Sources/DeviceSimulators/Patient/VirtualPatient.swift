@@ -49,6 +49,23 @@ public struct PatientObservation: Hashable, Sendable {
     /// The synthetic plethysmogram at this instant, 0...1 (`syntheticPlethysmogram`).
     public var plethysmogram: Double
 
+    /// An observation from its parts (for tests and for feeding a simulated oximeter known values);
+    /// `plethysmogram` defaults to `syntheticPlethysmogram(phase: cardiacCycles)`.
+    public init(
+        time: Duration, vitals: TrueVitals, conditions: MeasurementConditions = [],
+        plasmaConcentration: Concentration = .nanogramsPerMillilitre(0),
+        effectSiteConcentration: Concentration = .nanogramsPerMillilitre(0), cardiacCycles: Double = 0,
+        plethysmogram: Double? = nil
+    ) {
+        self.time = time
+        self.vitals = vitals
+        self.conditions = conditions
+        self.plasmaConcentration = plasmaConcentration
+        self.effectSiteConcentration = effectSiteConcentration
+        self.cardiacCycles = cardiacCycles
+        self.plethysmogram = plethysmogram ?? syntheticPlethysmogram(phase: cardiacCycles)
+    }
+
     /// SpO2 (shortcut for `vitals.spo2`).
     public var spo2: Percentage { vitals.spo2 }
     /// Pulse rate (shortcut for `vitals.pulseRate`).
