@@ -52,9 +52,23 @@ public final class SerialPort: Sendable, CustomStringConvertible {
         }
         var t = termios()
         guard tcgetattr(fd, &t) == 0 else { throw fail(.system(path: path, operation: "tcgetattr", errno: errno)) }
+        let pristine = t
         settings.apply(to: &t)
-        guard tcsetattr(fd, TCSANOW, &t) == 0 else {
-            throw fail(.system(path: path, operation: "tcsetattr", errno: errno))
+        if tcsetattr(fd, TCSANOW, &t) != 0 {
+            let code = errno
+            // A pty slave can refuse 7-bit or parity settings outright (EINVAL) once the kernel has forced
+            // CS8 on it: there is no wire, so fall back to 8N1 there (the simulator enforces framing itself).
+            guard code == EINVAL, Self.isPseudoTerminalSlave(fd) else {
+                throw fail(.system(path: path, operation: "tcsetattr", errno: code))
+            }
+            var eightBit = settings
+            eightBit.dataBits = .eight
+            eightBit.parity = .none
+            t = pristine
+            eightBit.apply(to: &t)
+            guard tcsetattr(fd, TCSANOW, &t) == 0 else {
+                throw fail(.system(path: path, operation: "tcsetattr", errno: errno))
+            }
         }
         var readBack = termios()
         guard tcgetattr(fd, &readBack) == 0 else { throw fail(.system(path: path, operation: "tcgetattr", errno: errno)) }

@@ -9,12 +9,19 @@ public struct PumpFactoryOptions: Sendable {
     public var module: Int
     /// The clock the driver takes time from.
     public var clock: any MonotonicClock
+    /// New Era only: the pump's address, baud rate and safe-mode watchdog time-out.
+    public var newEra: NewEraSession.Configuration
+    /// New Era only: the port's baud rate.
+    public var baudRate: BaudRate
 
     /// Options; see each property.
-    public init(name: String = "pump0", module: Int = 1, clock: any MonotonicClock = SystemMonotonicClock()) {
+    public init(name: String = "pump0", module: Int = 1, clock: any MonotonicClock = SystemMonotonicClock(),
+                newEra: NewEraSession.Configuration = .init(), baudRate: BaudRate = .b19200) {
         self.name = name
         self.module = module
         self.clock = clock
+        self.newEra = newEra
+        self.baudRate = baudRate
     }
 }
 
@@ -25,7 +32,7 @@ public struct PumpFactoryError: Error, Hashable, Sendable, CustomStringConvertib
 }
 
 /// The protocol names `makePump` knows, for help texts.
-public let pumpFactoryProtocols = ["alaris", "fresenius"]
+public let pumpFactoryProtocols = ["newera", "alaris", "fresenius"]
 
 /// Makes the driver for `protocol` ("alaris", "fresenius") on the serial device `device` (a path such
 /// as `/dev/infusion/pump0` or a pty). The driver starts at once and reconnects while the device is
@@ -34,6 +41,8 @@ public let pumpFactoryProtocols = ["alaris", "fresenius"]
 /// `FreseniusRack`). Any thread.
 public func makePump(protocol name: String, device: String, options: PumpFactoryOptions = PumpFactoryOptions()) throws(PumpFactoryError) -> any InfusionPump {
     switch name.lowercased() {
+    case "newera":
+        return NewEraPump(path: device, baudRate: options.baudRate, configuration: options.newEra, clock: options.clock)
     case "alaris":
         return AlarisPump(name: options.name, path: device, clock: options.clock)
     case "fresenius":

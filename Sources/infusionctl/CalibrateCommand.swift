@@ -17,16 +17,16 @@ struct CalibrateCommand: AsyncParsableCommand {
 
 /// Opens pump drivers by protocol name. Only families whose driver is in this build are available.
 enum PumpDrivers {
-    /// The protocols with a driver in this build.
-    static let available: [DeviceProtocolName] = []
-
-    /// Opens the pump on `path`, or explains why it cannot.
+    /// Opens the pump on `path` (every family `makePump` knows), or explains why it cannot.
     static func open(_ name: DeviceProtocolName, path: String) throws(CLIDeviceError) -> any InfusionPump {
         guard name.role == .syringePump else {
-            throw CLIDeviceError("\(name) is not a pump protocol: use one of newera, alaris, fresenius")
+            throw CLIDeviceError("\(name) is not a pump protocol: use one of \(pumpFactoryProtocols.joined(separator: ", "))")
         }
-        throw CLIDeviceError("pump protocol \(name) is not available in this build (its driver has not been merged yet): "
-            + (available.isEmpty ? "no pump driver is available yet" : "available: \(available.map(\.rawValue).joined(separator: ", "))"))
+        do throws(PumpFactoryError) {
+            return try makePump(protocol: name.rawValue, device: path, options: PumpFactoryOptions(name: "pump under test \(path)"))
+        } catch {
+            throw CLIDeviceError(error.description)
+        }
     }
 }
 

@@ -21,9 +21,9 @@ struct PumpCommand: AsyncParsableCommand {
     )
 }
 
-/// The pump protocols `--protocol` accepts. To add a family: a case here and one in `PumpConnection.open`.
+/// The pump protocols `--protocol` accepts (every family `makePump` knows).
 enum PumpProtocolName: String, ExpressibleByArgument, CaseIterable, Sendable {
-    case newera
+    case newera, alaris, fresenius
 }
 
 /// Where the pump is and how to talk to it (shared by every `pump` subcommand).
@@ -34,8 +34,8 @@ struct PumpConnection: ParsableArguments {
     @Option(name: .customLong("protocol"), help: "The pump's protocol: \(PumpProtocolName.allCases.map(\.rawValue).joined(separator: ", ")).")
     var protocolName: PumpProtocolName
 
-    @Option(help: "The pump's network address (New Era: 0-99).")
-    var address: Int = 0
+    @Option(help: "The pump's network address (New Era: 0-99; Fresenius: the rack module, 1-5).")
+    var address: Int?
 
     @Option(help: "Baud rate (New Era: 300, 1200, 2400, 9600 or 19200; factory 19200).")
     var baud: Int?
@@ -49,8 +49,12 @@ struct PumpConnection: ParsableArguments {
     func validate() throws {
         switch protocolName {
         case .newera:
-            guard NewEra.Address(address) != nil else { throw ValidationError("--address must be 0 to 99 for a New Era pump") }
+            guard NewEra.Address(address ?? 0) != nil else { throw ValidationError("--address must be 0 to 99 for a New Era pump") }
             guard (0...255).contains(safeMode) else { throw ValidationError("--safe-mode must be 0 (basic mode) to 255 seconds") }
+        case .fresenius:
+            guard (1...5).contains(address ?? 1) else { throw ValidationError("--address is the rack module for a Fresenius pump: 1 to 5") }
+        case .alaris:
+            guard address == nil else { throw ValidationError("--address does not apply to an Alaris pump") }
         }
         if let baud {
             do throws(DeviceIOError) { _ = try BaudRate(bitsPerSecond: baud) } catch { throw ValidationError(error.description) }
@@ -59,14 +63,44 @@ struct PumpConnection: ParsableArguments {
 
     /// Opens the port once to report busy/permission/not-found problems clearly, then starts the driver.
     func open() throws -> any InfusionPump {
+        var options = PumpFactoryOptions(name: "pump \(device)")
         switch protocolName {
         case .newera:
             let rate = (try? BaudRate(bitsPerSecond: baud ?? 19200)) ?? .b19200
             try preflight(SerialSettings(baudRate: rate))
-            let configuration = NewEraSession.Configuration(
-                address: NewEra.Address(address) ?? .zero, safeModeTimeoutSeconds: UInt8(clamping: safeMode))
-            return NewEraPump(path: device, baudRate: rate, configuration: configuration)
+            options.baudRate = rate
+            options.newEra = NewEraSession.Configuration(
+                address: NewEra.Address(address ?? 0) ?? .zero, safeModeTimeoutSeconds: UInt8(clamping: safeMode))
+        case .alaris:
+            try preflight(.alaris38400)
+        case .fresenius:
+            try preflight(.fresenius19200)
+            options.module = address ?? 1
         }
+        do throws(PumpFactoryError) {
+            return try makePump(protocol: protocolName.rawValue, device: device, options: options)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// Opens the driver and waits (up to 2 s) until it reports its link connected, so the first command
+    /// is not lost to a driver still opening the port. A pump that never connects is left to the
+    /// command, which then reports its own uncertain outcome.
+    func openConnected() async throws -> any InfusionPump {
+        let pump = try open()
+        let events = pump.events
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await event in events {
+                    if case .connection(.connected, _) = event { return }
+                }
+            }
+            group.addTask { try? await Task.sleep(for: .seconds(2)) }
+            await group.next()
+            group.cancelAll()
+        }
+        return pump
     }
 
     private func preflight(_ settings: SerialSettings) throws {
@@ -81,7 +115,7 @@ struct PumpConnection: ParsableArguments {
 
     /// What to add to an "uncertain" message.
     var noReplyHint: String {
-        "no confirmed answer from the pump on \(device) (\(protocolName.rawValue), address \(address), \(baud ?? 19200) baud): "
+        "no confirmed answer from the pump on \(device) (\(protocolName.rawValue)\(address.map { ", address \($0)" } ?? ""), \(baud.map { "\($0) baud" } ?? "default baud")): "
             + "check the cable, that the pump is on, and its baud rate and address"
     }
 
@@ -139,7 +173,7 @@ struct PumpIdentifyCommand: AsyncParsableCommand {
     @OptionGroup var connection: PumpConnection
 
     func run() async throws {
-        let pump = try connection.open()
+        let pump = try await connection.openConnected()
         defer { pump.close() }
         let identity = try connection.require(await pump.identify(), doing: "identify")
         if connection.json {
@@ -156,7 +190,7 @@ struct PumpStatusCommand: AsyncParsableCommand {
     @OptionGroup var connection: PumpConnection
 
     func run() async throws {
-        let pump = try connection.open()
+        let pump = try await connection.openConnected()
         defer { pump.close() }
         let status = try connection.require(await pump.status(), doing: "status")
         let record = PumpStatusRecord(status)
@@ -191,7 +225,7 @@ struct PumpStartCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let pump = try connection.open()
+        let pump = try await connection.openConnected()
         defer { pump.close() }
         var millimetres = diameter
         if let syringe, let spec = try? SyringeCatalogue.syringe(named: syringe) {
@@ -225,7 +259,7 @@ struct PumpStopCommand: AsyncParsableCommand {
     @OptionGroup var connection: PumpConnection
 
     func run() async throws {
-        let pump = try connection.open()
+        let pump = try await connection.openConnected()
         defer { pump.close() }
         let status = try connection.require(await pump.stop(), doing: "stop")
         Output.line("stopped: \(status.state)")

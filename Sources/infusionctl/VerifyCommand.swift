@@ -48,8 +48,8 @@ struct VerifyOximeterCommand: AsyncParsableCommand {
             do { plan = try OximeterVerificationPlan.load(toml: text, source: setpoints) } catch { throw ValidationError("--setpoints: \(error)") }
         }
         do { plan = try plan.validated() } catch { throw ValidationError("\(error)") }
-        Output.error("oximeter protocol \(family) is not available in this build (the oximeter drivers have not been merged yet); "
-            + "the plan is valid: \(plan.setPoints.count) set points, about \(plan.totalDuration.humanReadable)")
+        Output.error("guided verification of a \(family) oximeter is not wired to the oximeter drivers in this build yet "
+            + "(use `infusionctl oximeter watch` to read it meanwhile); the plan is valid: \(plan.setPoints.count) set points, about \(plan.totalDuration.humanReadable)")
         throw ExitCode.failure
     }
 }
