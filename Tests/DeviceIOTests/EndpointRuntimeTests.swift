@@ -149,7 +149,7 @@ struct EndpointHostTests {
                                   },
                                   onOutput: { outputs.append($0) })
         driver.start()
-        let deadline = Date().addingTimeInterval(3)
+        let deadline = Date().addingTimeInterval(10)
         while outputs.all.filter({ if case .pong = $0 { true } else { false } }).count < 5, Date() < deadline {
             Thread.sleep(forTimeInterval: 0.01)
         }
@@ -188,8 +188,9 @@ struct EndpointHostTests {
                                   },
                                   onOutput: { outputs.append($0) })
         driver.start()
+        // Generous: these wait for things that must eventually happen; timing limits are asserted separately.
         func waitFor(_ condition: () -> Bool) -> Bool {
-            let deadline = Date().addingTimeInterval(3)
+            let deadline = Date().addingTimeInterval(10)
             while !condition(), Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
             return condition()
         }

@@ -138,7 +138,7 @@ final class PathLog: @unchecked Sendable {
     var all: [String] { lock.lock(); defer { lock.unlock() }; return paths }
 }
 
-func waitUntil(timeout: TimeInterval = 3, _ condition: () throws -> Bool) -> Bool {
+func waitUntil(timeout: TimeInterval = 10, _ condition: () throws -> Bool) -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if (try? condition()) == true { return true }

@@ -109,7 +109,7 @@ final class Collector<T: Sendable>: Sendable {
 }
 
 /// Waits up to `timeout` for `condition`.
-func waitUntil(_ timeout: TimeInterval = 3, _ condition: () -> Bool) -> Bool {
+func waitUntil(_ timeout: TimeInterval = 10, _ condition: () -> Bool) -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while !condition(), Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
     return condition()
