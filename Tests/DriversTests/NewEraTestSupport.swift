@@ -103,7 +103,8 @@ final class Shared<T: Sendable>: Sendable {
 }
 
 /// Polls `condition` every 5 ms until it holds or `timeout` passes.
-func eventually(_ timeout: Duration = .seconds(3), _ condition: () async -> Bool) async -> Bool {
+/// Waits for something that must eventually happen (generous for a loaded CI machine; timing limits are asserted separately).
+func eventually(_ timeout: Duration = .seconds(10), _ condition: () async -> Bool) async -> Bool {
     let clock = SystemMonotonicClock()
     let end = clock.now() + timeout
     while clock.now() < end {
