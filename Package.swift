@@ -100,6 +100,19 @@ targets += [
     .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "InfusionCore", propertyBased], swiftSettings: strict),
 ]
 
+// MARK: Session: wires one supervisor channel to its pump and oximeter drivers (stop path, command drain).
+products += [.library(name: "Session", targets: ["Session"])]
+targets += [
+    .target(
+        name: "Session",
+        dependencies: ["InfusionCore", "Drivers", "Supervisor", "Records", "DeviceIO", logging],
+        swiftSettings: strict),
+    .testTarget(
+        name: "SessionTests",
+        dependencies: ["Session", "Supervisor", "Drivers", "DeviceSimulators", "DeviceIO", "InfusionCore"],
+        swiftSettings: strict),
+]
+
 // MARK: Records: the durable session record (SQLite through GRDB, WAL, synchronous=FULL) and reports.
 // Debian: apt-get install libsqlite3-dev
 products += [.library(name: "Records", targets: ["Records"])]

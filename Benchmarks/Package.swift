@@ -35,6 +35,9 @@ targets += [suite("NewEraBenchmarks", [product("Drivers"), product("DeviceSimula
                                        product("DeviceIO"), product("InfusionCore")])]
 // Oximeter parse throughput per format (frames/s on one core): codec stream decoders and driver sessions.
 targets += [suite("OximeterParseBenchmarks", [product("DeviceProtocols"), product("Drivers"), product("DeviceIO"), product("InfusionCore")])]
+// Session: decision-to-wire latency over ptys (stop-worthy oximeter frame in -> stop frame written), 1 and 16 channels.
+targets += [suite("DecisionToWireBenchmarks", [product("Session"), product("Supervisor"), product("Drivers"), product("DeviceSimulators"),
+                                               product("DeviceIO"), product("InfusionCore")])]
 
 let package = Package(
     name: "InfusionControlBenchmarks",

@@ -108,6 +108,12 @@ public final class PTYHostedDevice<Device: SimulatedDevice>: HostedSimulation, @
         }
     }
 
+    /// Reads the simulated device's state under the host's lock (for tests and status displays: what
+    /// the device itself believes, e.g. whether a simulated pump is running). `body` must be quick.
+    public func inspect<R>(_ body: (Device) -> R) -> R {
+        host.perform { device, _, _ in body(device) }
+    }
+
     public func totalVolumeDelivered() -> Volume? {
         host.perform { device, _, _ in (device as? any DeliveringDevice)?.totalVolumeDelivered }
     }
