@@ -73,10 +73,8 @@ public struct AlarisSimulator: SimulatedDevice, DeliveringDevice {
     private var decoder = AlarisFrameDecoder()
     private var leaseExpires: MonotonicInstant?
     private var remoteRefusedUntil: MonotonicInstant?
-    private var silentUntil: MonotonicInstant?
-    private var noiseUntil: MonotonicInstant?
     private var badCRCUntil: MonotonicInstant?
-    private var noise = NoiseGenerator(state: 0x5EED_A1A2)
+    private var line = ReplyLineFaults(seed: 0x5EED_A1A2)
     private let code: AlarisRemoteCode
 
     /// A pump with `configuration`, stopped, not under remote control.
@@ -132,6 +130,7 @@ public struct AlarisSimulator: SimulatedDevice, DeliveringDevice {
 
     /// Applies a fault (see `faultHelp`).
     public mutating func inject(_ fault: FaultCommand, at now: MonotonicInstant) throws(FaultError) -> String {
+        if let message = try line.inject(fault, at: now) { return message }
         var ignored = EndpointEffects<String>()
         advance(to: now, effects: &ignored)
         switch fault.name {
@@ -144,18 +143,6 @@ public struct AlarisSimulator: SimulatedDevice, DeliveringDevice {
         case "clear-alarm":
             alarm = AlarisInfusionStatus.Alarm.none
             return "alarm cleared"
-        case "silence":
-            let duration = try FaultArguments.duration(fault, default: .seconds(10))
-            silentUntil = now + duration
-            return "silent for \(duration)"
-        case "garbage":
-            if fault.arguments.isEmpty {
-                pendingNoise += 64
-                return "64 random bytes before the next reply"
-            }
-            let duration = try FaultArguments.duration(fault, default: .seconds(5))
-            noiseUntil = now + duration
-            return "noise instead of replies for \(duration)"
         case "bad-crc", "nak-storm":
             let duration = try FaultArguments.duration(fault, default: .seconds(5))
             badCRCUntil = now + duration
@@ -183,8 +170,6 @@ public struct AlarisSimulator: SimulatedDevice, DeliveringDevice {
     }
 
     // MARK: Internals
-
-    private var pendingNoise = 0
 
     private mutating func raise(_ word: String) {
         alarm = word
@@ -217,15 +202,7 @@ public struct AlarisSimulator: SimulatedDevice, DeliveringDevice {
     }
 
     private mutating func send(_ message: AlarisMessage, at now: MonotonicInstant, effects: inout EndpointEffects<String>) {
-        if let until = silentUntil, now < until { return }
-        if pendingNoise > 0 {
-            effects.send(noise.bytes(pendingNoise))
-            pendingNoise = 0
-        }
-        if let until = noiseUntil, now < until {
-            effects.send(noise.bytes(16))
-            return
-        }
+        guard line.admitReply(at: now, effects: &effects) else { return }
         var frame = AlarisFrame.encode(message)
         if let until = badCRCUntil, now < until, frame.count > 2 {
             frame[frame.count - 2] = frame[frame.count - 2] == 0x30 ? 0x31 : 0x30  // last CRC digit changed

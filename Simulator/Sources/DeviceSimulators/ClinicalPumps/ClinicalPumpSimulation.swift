@@ -1,3 +1,4 @@
+import DeviceIO
 import InfusionCore
 
 /// What a simulated clinical pump does when the host's remote-control lease (Alaris) or keep-alive
@@ -56,6 +57,61 @@ struct NoiseGenerator: Hashable, Sendable {
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return UInt8(truncatingIfNeeded: state >> 33)
         }
+    }
+}
+
+/// The line faults the clinical-pump simulators share: `silence [DURATION]` (neither hears nor answers) and
+/// `garbage [DURATION]` (a burst of random bytes before the next reply, or noise instead of every reply for
+/// DURATION). Pure; the simulator asks it before each transmission.
+struct ReplyLineFaults: Hashable, Sendable {
+    private(set) var silentUntil: MonotonicInstant?
+    private var noiseUntil: MonotonicInstant?
+    private var pendingNoise = 0
+    private var noise: NoiseGenerator
+    /// Applied to noise bytes (0x7F for a 7-bit line such as Fresenius' 7E1).
+    private let mask: UInt8
+
+    init(seed: UInt64, mask: UInt8 = 0xFF) {
+        noise = NoiseGenerator(state: seed)
+        self.mask = mask
+    }
+
+    /// True while the device is silenced.
+    func isSilent(at now: MonotonicInstant) -> Bool { silentUntil.map { now < $0 } ?? false }
+
+    /// Applies `silence` or `garbage`; returns nil for any other fault (the simulator's own).
+    mutating func inject(_ fault: FaultCommand, at now: MonotonicInstant) throws(FaultError) -> String? {
+        switch fault.name {
+        case "silence":
+            let duration = try FaultArguments.duration(fault, default: .seconds(10))
+            silentUntil = now + duration
+            return "silent for \(duration)"
+        case "garbage":
+            if fault.arguments.isEmpty {
+                pendingNoise += 64
+                return "64 random bytes before the next reply"
+            }
+            let duration = try FaultArguments.duration(fault, default: .seconds(5))
+            noiseUntil = now + duration
+            return "noise instead of replies for \(duration)"
+        default:
+            return nil
+        }
+    }
+
+    /// Before a reply: sends any pending noise burst; returns false when the reply must not be sent
+    /// (silenced, or replaced by noise).
+    mutating func admitReply(at now: MonotonicInstant, effects: inout EndpointEffects<String>) -> Bool {
+        if isSilent(at: now) { return false }
+        if pendingNoise > 0 {
+            effects.send(noise.bytes(pendingNoise).map { $0 & mask })
+            pendingNoise = 0
+        }
+        if let until = noiseUntil, now < until {
+            effects.send(noise.bytes(16).map { $0 & mask })
+            return false
+        }
+        return true
     }
 }
 

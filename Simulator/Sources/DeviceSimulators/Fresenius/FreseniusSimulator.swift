@@ -110,12 +110,9 @@ public struct FreseniusSimulator: SimulatedDevice, DeliveringDevice {
     private var lastDC4: MonotonicInstant?
     private var lastReply: [UInt8]?
     private var replyResends = 0
-    private var silentUntil: MonotonicInstant?
-    private var noiseUntil: MonotonicInstant?
     private var nakStormUntil: MonotonicInstant?
     private var dc4LostUntil: MonotonicInstant?
-    private var pendingNoise = 0
-    private var noise = NoiseGenerator(state: 0xF2E5_E1C5)
+    private var line = ReplyLineFaults(seed: 0xF2E5_E1C5, mask: 0x7F)
     private var deliveredByRemovedModules: Volume = .zero
 
     /// A rack with `configuration.modules` modules, stopped, sessions closed.
@@ -219,6 +216,7 @@ public struct FreseniusSimulator: SimulatedDevice, DeliveringDevice {
 
     /// Applies a fault (see `faultHelp`).
     public mutating func inject(_ fault: FaultCommand, at now: MonotonicInstant) throws(FaultError) -> String {
+        if let message = try line.inject(fault, at: now) { return message }
         var effects = EndpointEffects<String>()
         advance(to: now, effects: &effects)
         switch fault.name {
@@ -243,18 +241,6 @@ public struct FreseniusSimulator: SimulatedDevice, DeliveringDevice {
             let slot = try slotArgument(fault, required: false)
             modules[slot - 1].drive.running = false
             return "module \(slot): stopped at the keypad"
-        case "silence":
-            let duration = try FaultArguments.duration(fault, default: .seconds(10))
-            silentUntil = now + duration
-            return "silent for \(duration)"
-        case "garbage":
-            if fault.arguments.isEmpty {
-                pendingNoise += 64
-                return "64 random bytes before the next reply"
-            }
-            let duration = try FaultArguments.duration(fault, default: .seconds(5))
-            noiseUntil = now + duration
-            return "noise instead of replies for \(duration)"
         case "nak-storm":
             let duration = try FaultArguments.duration(fault, default: .seconds(5))
             nakStormUntil = now + duration
@@ -312,7 +298,7 @@ public struct FreseniusSimulator: SimulatedDevice, DeliveringDevice {
         return slot
     }
 
-    private func isSilent(_ now: MonotonicInstant) -> Bool { silentUntil.map { now < $0 } ?? false }
+    private func isSilent(_ now: MonotonicInstant) -> Bool { line.isSilent(at: now) }
 
     private mutating func emitBytes(_ bytes: [UInt8], at now: MonotonicInstant, effects: inout EndpointEffects<String>) {
         guard !isSilent(now) else { return }
@@ -320,15 +306,7 @@ public struct FreseniusSimulator: SimulatedDevice, DeliveringDevice {
     }
 
     private mutating func emitReply(_ bytes: [UInt8], at now: MonotonicInstant, effects: inout EndpointEffects<String>) {
-        guard !isSilent(now) else { return }
-        if pendingNoise > 0 {
-            effects.send(noise.bytes(pendingNoise))
-            pendingNoise = 0
-        }
-        if let until = noiseUntil, now < until {
-            effects.send(noise.bytes(16).map { $0 & 0x7F })
-            return
-        }
+        guard line.admitReply(at: now, effects: &effects) else { return }
         effects.send(bytes)
     }
 
