@@ -4,6 +4,7 @@
 # Both first install the system libraries the package links against (Debian/Ubuntu), using sudo
 # when not root, and skip the install when everything is already there.
 
+SHELL       := /bin/bash
 SWIFT       ?= swift
 SYSTEM_DEPS := libudev-dev libusb-1.0-0-dev libsqlite3-dev pkg-config
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -36,9 +37,12 @@ demo: build
 
 # Tests run one at a time: many drive real pseudo-terminals with real-time limits (unplug noticed within
 # 1 s, hang-up within 100 ms), which should measure this code, not the other tests competing for 2 cores.
+# A failing run repeats its failures at the very end, so a CI log cut to its last lines still names them.
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --no-parallel
+	@set -o pipefail; $(SWIFT) test --skip-build --no-parallel 2>&1 | tee .build/test.log || { \
+	  status=$$?; echo; echo "=== failures (full log: .build/test.log) ==="; \
+	  grep -a "✘" .build/test.log | grep -av "^✘ Suite" | head -60; exit $$status; }
 
 bench: deps
 	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark

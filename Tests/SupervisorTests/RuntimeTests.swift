@@ -281,6 +281,36 @@ struct RuntimeTests {
         #expect(r.runner.counters.snapshot().inputWakeups > 0)
     }
 
+    @Test("an operator action queued after the runner read its inputs waits for the next tick, never judged on older inputs")
+    func actionsNeverSeeOlderInputs() throws {
+        // The runner thread is not started: this test plays its two phases (read, then step) by hand, with
+        // the operator's start arriving between them, the interleaving that once refused a start with
+        // "no oximeter reading yet" although the first sample had been published before the start.
+        let r = try rig(period: .seconds(1))
+        let clock = SystemMonotonicClock()
+        let counters = RunnerCounters()
+        r.channel.vitals.publishConnection(.connected)
+        r.channel.pump.publishConnection(.connected)
+        r.channel.pump.publishWatchdogArmed(true)
+        r.channel.readCells() // the runner reads: nothing published yet, nothing queued
+        r.channel.vitals.publish(VitalSample(arrivedAt: clock.now(), spo2: .percent(97), pulseRate: .beatsPerMinute(72)))
+        r.channel.pump.publish(PumpStatus(receivedAt: clock.now(), state: .stopped, rate: .zero, volumeInfused: .zero))
+        #expect(r.channel.submit(.start))
+        r.channel.tick(now: clock.now(), sink: r.ring, counters: counters)
+        var kinds: [DecisionKind] = []
+        r.ring.drain { kinds.append($0.kind) }
+        #expect(!kinds.contains(.startRefused(.noVitals)), "the start waited for inputs at least as new as itself")
+        #expect(r.mailbox.next() == nil, "no start in the tick that read the inputs before the start was queued")
+        r.channel.readCells()
+        r.channel.tick(now: clock.now(), sink: r.ring, counters: counters)
+        r.ring.drain { kinds.append($0.kind) }
+        #expect(kinds.contains(.startCommanded), "the next tick starts with the sample it has now read: \(kinds)")
+        guard case .start? = r.mailbox.next()?.command else {
+            Issue.record("expected a start command for the driver")
+            return
+        }
+    }
+
     @Test("an unconfirmed stop is repeated by the runner and escalates to the secondary stop")
     func unconfirmedStop() throws {
         let r = try rig(period: .milliseconds(5))

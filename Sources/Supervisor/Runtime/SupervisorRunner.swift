@@ -48,6 +48,9 @@ public final class RunnerChannel: @unchecked Sendable {
     var output = StepOutput()
     var lastVitals: VitalSample?
     var lastPump: PumpStatus?
+    /// Operator actions that were queued before `readCells()` read the inputs: only those are stepped in
+    /// this tick, so an action never sees inputs older than itself (start right after the first sample).
+    var actionsBeforeRead = 0
     private let publishedMode = Atomic<UInt8>(ChannelMode.idle.rawValue)
     private let publishedAudible = Atomic<Bool>(false)
     private let publishedPriority = Atomic<UInt8>(0)
@@ -83,23 +86,28 @@ public final class RunnerChannel: @unchecked Sendable {
     /// Reads the rule engine. Only while the runner is not running (before `start()` or after `stop()`).
     public func withEngine<R>(_ body: (SupervisorChannel) throws -> R) rethrows -> R { try body(engine) }
 
-    /// Runner thread. Reads the input cells (keeping the previous value when a read was contended).
+    /// Runner thread. Counts the queued operator actions, then reads the input cells (keeping the
+    /// previous value when a read was contended). Actions queued after this point wait for the next
+    /// tick (their own wake-up makes that immediate), so every action is judged on inputs at least as
+    /// new as itself.
     func readCells() {
+        actionsBeforeRead = min(actions.count, 8)
         if let v = vitals.read() { lastVitals = v }
         if let p = pump.read() { lastPump = p }
     }
 
-    /// Runner thread. One tick of this channel (after `readCells()`): step once per pending action (at
-    /// least once, at most 8), and dispatch what each step decided. No allocation, no lock.
+    /// Runner thread. One tick of this channel (after `readCells()`): step once per action that was
+    /// queued before the read (at least once, at most 8), and dispatch what each step decided. No
+    /// allocation, no lock.
     func tick(now: MonotonicInstant, sink: any DecisionSink, counters: RunnerCounters) {
+        var remaining = actionsBeforeRead
         var inputs = ChannelInputs(vitals: lastVitals, oximeter: vitals.linkState, pump: lastPump, pumpLink: pump.linkState,
-                                   pumpWatchdogArmed: pump.watchdogArmed, action: actions.pop())
-        var steps = 0
+                                   pumpWatchdogArmed: pump.watchdogArmed, action: remaining > 0 ? actions.pop() : nil)
         repeat {
             engine.step(inputs: inputs, now: now, into: &output)
             dispatch(now: now, sink: sink, counters: counters)
-            steps += 1
-            inputs.action = steps < 8 ? actions.pop() : nil
+            remaining -= 1
+            inputs.action = remaining > 0 ? actions.pop() : nil
         } while inputs.action != nil
         publishedMode.store(engine.state.mode.rawValue, ordering: .releasing)
         publishedAudible.store(engine.alarms.isAudible(at: now), ordering: .releasing)
