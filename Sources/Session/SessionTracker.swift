@@ -104,12 +104,14 @@ public struct PumpVolumeCounter: Hashable, Sendable {
 }
 
 /// Which vital-sign samples to record (docs/records.md): one a second, plus every abnormal one (invalid,
-/// missing values, or outside the profile's warning bands). Pure.
+/// missing values, or outside the profile's warning bands). Routine samples are due on a 1-second grid
+/// with half an interval of tolerance either way, so a 1 Hz oximeter whose frames jitter is still
+/// recorded whole, and a 75 Hz one yields one sample a second. Pure.
 public struct SampleSelection: Sendable {
     /// The spacing of routine samples.
     public let interval: Duration
     private let limits: SupervisorLimits
-    private var lastRecorded: MonotonicInstant?
+    private var nextDue: MonotonicInstant?
 
     /// A selection for the profile's `limits`, keeping a routine sample every `interval`.
     public init(limits: SupervisorLimits, interval: Duration = .seconds(1)) {
@@ -117,11 +119,18 @@ public struct SampleSelection: Sendable {
         self.interval = interval
     }
 
-    /// True when `sample` should be recorded; remembers it when so.
+    /// True when `sample` should be recorded; a routine one moves the grid on.
     public mutating func shouldRecord(_ sample: VitalSample) -> Bool {
-        let due = lastRecorded.map { sample.measuredAt - $0 >= interval || sample.measuredAt < $0 } ?? true
-        guard due || isAbnormal(sample) else { return false }
-        lastRecorded = sample.measuredAt
+        let t = sample.measuredAt
+        let half = interval / 2
+        if let due = nextDue, t < due - half, due - t <= interval * 2 {
+            return isAbnormal(sample)
+        }
+        if let due = nextDue, t <= due + half, t >= due - half {
+            nextDue = due + interval
+        } else {
+            nextDue = t + interval  // first sample, a gap, or a clock that went back: start a new grid
+        }
         return true
     }
 
