@@ -453,6 +453,8 @@ public enum DecisionText {
     }
 
     private static func ruleText(_ rule: SupervisorRule) -> String {
-        "\(SessionNames.rule(rule).replacingOccurrences(of: "-", with: " ")), \(rule.requirement)"
+        let name = SessionNames.rule(rule).replacingOccurrences(of: "-", with: " ")
+        let requirement = "\(rule.requirement)"
+        return name == requirement ? name : "\(name), \(requirement)"
     }
 }
