@@ -114,6 +114,10 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
 
     /// The address the pump answers to.
     public private(set) var address: NewEra.Address
+    /// The baud rate the pump is set to (`ADR<n>B<baud>`; 19200 at power-up). The pump answers the
+    /// command that changes it, and everything after, at the new rate: with pacing on, replies are paced
+    /// at it. (A pty has no real line speed, so a driver at the old rate still reads the replies.)
+    public private(set) var baudRate: Int = 19200
     /// The framing the pump speaks.
     public private(set) var mode: NewEra.FramingMode
     /// Safe-mode time-out, s (0 in basic mode).
@@ -153,7 +157,7 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
 
     private let version: NewEra.Version
     private let capacityMillilitres: Double
-    private let byteTime: Duration?
+    private var byteTime: Duration?
     private var decoder = NewEra.CommandDecoder()
     private var linkIsUp = false
     private var lastUpdate: MonotonicInstant?
@@ -489,6 +493,11 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
             return .none
         case .setAddress(let new):
             address = new
+            return .none
+        case let .setAddressAndBaud(new, baud):
+            address = new
+            baudRate = baud.rawValue
+            if byteTime != nil { byteTime = .nanoseconds(10_000_000_000 / Int64(baud.rawValue)) }
             return .none
         case let .other(name, _):
             let modelled = ["DIA", "RAT", "VOL", "DIR", "RUN", "PUR", "STP", "DIS", "CLD", "VER", "SAF", "ADR"]
