@@ -121,6 +121,7 @@ struct VerifyOximeterCommand: AsyncParsableCommand {
             }
             Output.note(what + ", then press Enter (Ctrl-C stops and keeps a partial record)")
             guard await enter.nextLine() != nil else {
+                try Task.checkCancellation()
                 throw CLIDeviceError("standard input ended while waiting for Enter: run from a terminal, or with --unattended")
             }
         }, sleep: { until in
@@ -189,29 +190,30 @@ struct VerifyOximeterCommand: AsyncParsableCommand {
     }
 }
 
-/// Lines from standard input, read on one background thread and handed out in order. `nextLine()` returns
-/// nil at end of input, or when the waiting task is cancelled.
+/// Lines from standard input, read on one background thread (started at first use) and handed out in
+/// order. `nextLine()` returns nil at end of input, or when the waiting task is cancelled (Ctrl-C).
 final class LineReader: Sendable {
     static let standardInput = LineReader()
-    private let stream: AsyncStream<String>
-    private let iterator: Mutex<AsyncStream<String>.Iterator?>
+    private let state = Mutex<(lines: [String], ended: Bool)>(([], false))
 
     private init() {
-        let (stream, continuation) = AsyncStream<String>.makeStream()
-        self.stream = stream
-        iterator = Mutex(nil)
-        let thread = Thread {
-            while let line = readLine() { continuation.yield(line) }
-            continuation.finish()
+        let thread = Thread { [self] in
+            while let line = readLine() { state.withLock { $0.lines.append(line) } }
+            state.withLock { $0.ended = true }
         }
         thread.name = "stdin"
         thread.start()
     }
 
     func nextLine() async -> String? {
-        var iterator = self.iterator.withLock { $0.take() } ?? stream.makeAsyncIterator()
-        let line = await iterator.next()
-        self.iterator.withLock { $0 = iterator }
-        return line
+        while !Task.isCancelled {
+            let (line, ended) = state.withLock { state -> (String?, Bool) in
+                state.lines.isEmpty ? (nil, state.ended) : (state.lines.removeFirst(), false)
+            }
+            if let line { return line }
+            if ended { return nil }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return nil
     }
 }

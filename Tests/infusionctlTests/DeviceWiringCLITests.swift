@@ -25,13 +25,13 @@ final class LiveTool: Sendable {
         self.process = process
         self.input = input
         for (pipe, key) in [(out, "out"), (err, "err")] {
-            pipe.fileHandleForReading.readabilityHandler = { [lines] handle in
+            pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
                 let data = handle.availableData
                 guard !data.isEmpty else {
                     handle.readabilityHandler = nil
                     return
                 }
-                lines.withLock { state in
+                self?.lines.withLock { state in
                     var text = (state.partial[key] ?? "") + String(decoding: data, as: UTF8.self)
                     while let end = text.firstIndex(of: "\n") {
                         let line = String(text[..<end])
