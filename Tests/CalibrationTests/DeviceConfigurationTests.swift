@@ -16,7 +16,12 @@ final class PTYSimulator<Device: SimulatedDevice>: Sendable {
         hosted.start()
     }
 
-    var path: String { hosted.devicePath ?? "/dev/null" }
+    /// The pty's path, once the host has opened it (waits up to 5 s).
+    var path: String {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while hosted.devicePath == nil, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.005) }
+        return hosted.devicePath ?? "/dev/null"
+    }
     func state<R>(_ body: (Device) -> R) -> R { hosted.inspect(body) }
     deinit { hosted.stop() }
 }
