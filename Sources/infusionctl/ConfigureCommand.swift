@@ -164,8 +164,8 @@ struct NewEraLinkOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The pump's current baud rate: 300, 1200, 2400, 9600 or 19200. Default 19200.", valueName: "N"))
     var baud: Int = 19200
     @Option(help: ArgumentHelp("The pump's current address, 0-99. Default 0.", valueName: "N")) var address: Int = 0
-    @Option(help: ArgumentHelp("How long to wait for each reply, such as \"400 ms\" (raise it at 300 baud).", valueName: "DURATION"))
-    var replyTimeout: String = "400 ms"
+    @Option(help: ArgumentHelp("How long to wait for each reply, such as \"0.4 s\" (raise it at 300 baud).", valueName: "DURATION"))
+    var replyTimeout: String = "0.4 s"
 
     func link() throws -> (NewEraLink, NewEraConfigurator) {
         guard let rate = NewEra.BaudRate(rawValue: baud) else { throw ValidationError("--baud: New Era pumps run at 300, 1200, 2400, 9600 or 19200 baud") }
