@@ -11,12 +11,12 @@ import Testing
 // MARK: - The virtual rig: the real New Era and MT-SICS drivers ⇄ their simulators, world coupling
 
 /// Everything on one `VirtualNetwork`: `NewEraPump` (its `NewEraSession`) ⇄ `NewEraSimulatedPump` at
-/// 19200 bit/s, `MTSICSBalance` (its `MTSICSSession`) ⇄ `SimulatedBalance` at 9600 bit/s, and the shared
+/// 19200 bit/s (its `accuracy` set to the delivery factor), `MTSICSBalance` (its `MTSICSSession`) ⇄ `SimulatedBalance` at 9600 bit/s, and the shared
 /// world (every second the balance weighs what the pump actually delivered). The driver classes are the
 /// production ones, run by `VirtualEndpointRunner`s. Driven from the test's task only, one call at a time
 /// (hence `@unchecked Sendable`: the network is single-threaded).
 final class VirtualCalibrationRig: @unchecked Sendable {
-    typealias Pump = ScaledDelivery<NewEraSimulatedPump>
+    typealias Pump = NewEraSimulatedPump
     let clock = VirtualClock(start: .origin + .seconds(1000))
     let network: VirtualNetwork
     let pump: NewEraPump
@@ -39,14 +39,18 @@ final class VirtualCalibrationRig: @unchecked Sendable {
         self.pump = pump
         couplingDue = clock.now()
         let log = pumpCommands
-        pumpSim = network.add(ScaledDelivery(NewEraSimulatedPump(), factor: deliveryFactor)) { event in
+        var simulated = NewEraSimulatedPump()
+        if deliveryFactor != 1 {
+            _ = try? simulated.inject(FaultCommand(name: "accuracy", arguments: ["\(deliveryFactor)"]), at: clock.now())
+        }
+        pumpSim = network.add(simulated) { event in
             if case let .command(text, _) = event, text.count > 1 { log.lines.append(text) }
         }
         network.connect(pumpRunner.node, pumpSim, bitsPerSecond: 19200)
         let (pumpID, balanceID) = (pumpSim, balanceSim)
         network.addTimer(deadline: { [unowned self] in couplingDue }, tick: { [unowned self] now in
             let delivered = network.perform(pumpID, as: Pump.self) { pump, now, _ in
-                pump.device.update(to: now)
+                pump.update(to: now)
                 return pump.totalVolumeDelivered
             } ?? .zero
             network.perform(balanceID, as: SimulatedBalance.self) { balance, now, _ in balance.update(deliveredVolume: delivered, at: now) }
@@ -55,13 +59,13 @@ final class VirtualCalibrationRig: @unchecked Sendable {
     }
 
     /// The simulated pump's state.
-    var simulatedPump: NewEraSimulatedPump? { network.perform(pumpSim, as: Pump.self) { pump, _, _ in pump.device } }
+    var simulatedPump: NewEraSimulatedPump? { network.perform(pumpSim, as: Pump.self) { pump, _, _ in pump } }
 
     /// What the simulated pump itself believes it delivered, and what actually left it.
     var pumpVolumes: (believed: Volume, actual: Volume) {
         network.perform(pumpSim, as: Pump.self) { pump, now, _ in
-            pump.device.update(to: now)
-            return (pump.device.totalVolumeDelivered, pump.totalVolumeDelivered)
+            pump.update(to: now)
+            return (Volume(pump.infusedMillilitres, .millilitres), pump.totalVolumeDelivered)
         } ?? (.zero, .zero)
     }
 
@@ -136,6 +140,7 @@ struct VirtualCalibrationTests {
 
         let (short, shortRig) = try await Self.calibrate(deliveryFactor: 0.94, serial: "PUMP-SHORT", store: store, reports: folder)
         #expect(short.verdict.outcome == .fail, "\(short.verdict)")
+        #expect(shortRig.simulatedPump?.deliveryFactor == 0.94)
         let shortError = try #require(short.run.result?.analysis.overallError.percent)
         #expect(abs(shortError + 6) < 0.1)
         #expect(abs(shortRig.pumpVolumes.believed.millilitres - 50) < 0.1 && abs(shortRig.pumpVolumes.actual.millilitres - 47) < 0.1)

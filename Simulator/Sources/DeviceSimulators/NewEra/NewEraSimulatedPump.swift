@@ -48,6 +48,7 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
         "silence [DUR]     the pump neither hears nor answers for DUR (default 10s); safe mode then times out",
         "garbage [N]       sends N random bytes (default 16) on the line",
         "power-reset       power interrupted: stops, alarm R until acknowledged (auto-alarm in safe mode)",
+        "accuracy FACTOR   delivers FACTOR × what it is commanded and reports (94% or 0.94: 6 % short; 1: accurate)",
     ]
 
     /// Power-up settings of the simulated pump.
@@ -164,6 +165,10 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
     private var lastValidPacketAt: MonotonicInstant?
     private var phaseDispensedMillilitres = 0.0
     private var totalDeliveredMillilitres = 0.0
+    /// What the pump really delivers ÷ what it is commanded and counts (1: accurate; 0.94: 6 % short). Its
+    /// own counters (`DIS`) and the syringe travel follow the command; only the liquid that leaves it
+    /// (`totalVolumeDelivered`, what the world and a balance see) is scaled.
+    public private(set) var deliveryFactor = 1.0
     private var occlusionPending = false
     private var stallAt: MonotonicInstant?
     private var silentUntil: MonotonicInstant?
@@ -316,6 +321,15 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
             }
             contentsMillilitres = min(max(0, left), contentsMillilitres)
             return "syringe holds \(contentsMillilitres) mL: it stops at the end of travel"
+        case "accuracy":
+            guard fault.arguments.count == 1 else { throw FaultError("accuracy takes one factor, such as 94% or 0.94") }
+            let text = fault.arguments[0]
+            let number = Double(text.hasSuffix("%") ? String(text.dropLast()) : text).map { text.hasSuffix("%") ? $0 / 100 : $0 }
+            guard let factor = number, factor.isFinite, (0.5...1.5).contains(factor) else {
+                throw FaultError("accuracy: \"\(text)\" is not a factor from 0.5 to 1.5 (or 50% to 150%), such as 94% or 0.94")
+            }
+            deliveryFactor = factor
+            return "delivers \(NumberText.format(factor * 100, fractionDigits: 1)) % of what it is commanded"
         case "refill":
             contentsMillilitres = capacityMillilitres
             return "syringe refilled to \(capacityMillilitres) mL"
@@ -547,7 +561,7 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
         } else {
             contentsMillilitres -= moved
             infusedMillilitres += moved
-            totalDeliveredMillilitres += moved
+            totalDeliveredMillilitres += moved * deliveryFactor
         }
         phaseDispensedMillilitres += moved
         guard moved >= remaining - 1e-12 else { return }
