@@ -223,11 +223,11 @@ final class ProgressPrinter: Sendable {
 final class InterruptHandler: @unchecked Sendable {
     private let source: any DispatchSourceSignal
 
-    init(_ action: @escaping @Sendable () -> Void) {
+    init(message: String = "interrupted: stopping the pump and keeping the partial record…", _ action: @escaping @Sendable () -> Void) {
         signal(SIGINT, SIG_IGN)
         source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         source.setEventHandler {
-            FileHandle.standardError.write(Data("\ninterrupted: stopping the pump and keeping the partial record…\n".utf8))
+            FileHandle.standardError.write(Data("\n\(message)\n".utf8))
             action()
         }
         source.resume()

@@ -1,11 +1,13 @@
 import ArgumentParser
+import Calibration
 import DeviceIO
 import DeviceProtocols
+import InfusionCore
 import Foundation
 import TOMLKit
 
 /// `infusionctl configure`: device settings and device profiles.
-struct ConfigureCommand: ParsableCommand {
+struct ConfigureCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "configure",
         abstract: "Configure devices (New Era address, baud rate, safe mode; Nonin output format) and device profiles.",
@@ -154,61 +156,111 @@ struct ProfileCommand: ParsableCommand {
     }
 }
 
-// MARK: - Device settings (need the family's driver)
+// MARK: - Device settings (through the drivers, each confirmed by reading back)
 
-/// The device-settings commands talk to the device through its driver; until the New Era and Nonin
-/// drivers are merged they validate their arguments and say so.
+/// Where the New Era pump is now: port, current baud rate and address.
+struct NewEraLinkOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The pump's port.", valueName: "PATH")) var device: String
+    @Option(help: ArgumentHelp("The pump's current baud rate: 300, 1200, 2400, 9600 or 19200. Default 19200.", valueName: "N"))
+    var baud: Int = 19200
+    @Option(help: ArgumentHelp("The pump's current address, 0-99. Default 0.", valueName: "N")) var address: Int = 0
+    @Option(help: ArgumentHelp("How long to wait for each reply, such as \"0.4 s\" (raise it at 300 baud).", valueName: "DURATION"))
+    var replyTimeout: String = "0.4 s"
+
+    func link() throws -> (NewEraLink, NewEraConfigurator) {
+        guard let rate = NewEra.BaudRate(rawValue: baud) else { throw ValidationError("--baud: New Era pumps run at 300, 1200, 2400, 9600 or 19200 baud") }
+        guard let current = NewEra.Address(address) else { throw ValidationError("--address: New Era addresses are 0-99") }
+        let timeout: Duration
+        do { timeout = try Duration.parse(replyTimeout) } catch { throw ValidationError("--reply-timeout: \(error)") }
+        guard timeout > .zero, timeout <= .seconds(10) else { throw ValidationError("--reply-timeout: more than 0 and at most 10 s") }
+        return (NewEraLink(path: device, baudRate: rate, address: current), NewEraConfigurator(replyTimeout: timeout))
+    }
+}
+
+/// Runs a device write; prints its error and exits 1 when it fails.
 enum DeviceSettings {
-    static func unavailable(_ what: String, driver: String) -> ExitCode {
-        Output.error("\(what) needs the \(driver) driver, which is not available in this build yet: set it on the device's own panel for now")
-        return ExitCode.failure
+    static func perform<T>(_ body: () async throws(DeviceConfigurationError) -> T) async throws -> T {
+        do throws(DeviceConfigurationError) {
+            return try await body()
+        } catch {
+            Output.error(error.description)
+            throw ExitCode.failure
+        }
     }
 }
 
 /// `configure newera-address`.
-struct NewEraAddressCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "newera-address", abstract: "Set a New Era pump's network address (0-99).")
-    @Option(help: ArgumentHelp("The pump's port.", valueName: "PATH")) var device: String
-    @Argument(help: "The new address, 0-99.") var address: Int
+struct NewEraAddressCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "newera-address", abstract: "Set a New Era pump's network address (0-99), confirmed by reading back.",
+        discussion: "Sends *ADR<n> (accepted whatever the pump's address), then reconnects at the new address and reads VER. "
+            + "The pump is left in basic mode; the controller arms safe mode at every connection. Exit 0 confirmed; 1 not confirmed.")
+    @OptionGroup var current: NewEraLinkOptions
+    @Argument(help: "The new address, 0-99.") var newAddress: Int
 
-    func run() throws {
-        guard (0...99).contains(address) else { throw ValidationError("the address is 0-99") }
-        throw DeviceSettings.unavailable("setting the New Era address (ADR\(address))", driver: "New Era")
+    func run() async throws {
+        guard let address = NewEra.Address(newAddress) else { throw ValidationError("the address is 0-99") }
+        let (link, configurator) = try current.link()
+        let identity = try await DeviceSettings.perform { () async throws(DeviceConfigurationError) in try await configurator.setAddress(address, at: link) }
+        Output.line("The \(identity.model) (firmware \(identity.firmware)) on \(link.path) now answers at address \(address) (confirmed by VER).")
     }
 }
 
 /// `configure newera-baud`.
-struct NewEraBaudCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "newera-baud", abstract: "Set a New Era pump's baud rate.")
-    @Option(help: ArgumentHelp("The pump's port.", valueName: "PATH")) var device: String
-    @Argument(help: "300, 1200, 2400, 9600 or 19200.") var baud: Int
+struct NewEraBaudCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "newera-baud", abstract: "Set a New Era pump's baud rate, confirmed by reconnecting at it.",
+        discussion: "Sends *ADR<address>B<baud> (the pump answers at the new rate), then reconnects at the new rate and reads VER. "
+            + "Remember the new rate in the device profile (configure profile --baud). Exit 0 confirmed; 1 not confirmed.")
+    @OptionGroup var current: NewEraLinkOptions
+    @Argument(help: "The new rate: 300, 1200, 2400, 9600 or 19200.") var newBaud: Int
 
-    func run() throws {
-        guard [300, 1200, 2400, 9600, 19200].contains(baud) else { throw ValidationError("New Era pumps run at 300, 1200, 2400, 9600 or 19200 baud") }
-        throw DeviceSettings.unavailable("setting the New Era baud rate", driver: "New Era")
+    func run() async throws {
+        guard let rate = NewEra.BaudRate(rawValue: newBaud) else { throw ValidationError("New Era pumps run at 300, 1200, 2400, 9600 or 19200 baud") }
+        let (link, configurator) = try current.link()
+        let identity = try await DeviceSettings.perform { () async throws(DeviceConfigurationError) in try await configurator.setBaudRate(rate, at: link) }
+        Output.line("The \(identity.model) on \(link.path) now runs at \(rate) (confirmed by VER at the new rate).")
     }
 }
 
 /// `configure newera-safe-mode`.
-struct NewEraSafeModeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "newera-safe-mode", abstract: "Set a New Era pump's safe-mode time-out (0 = off, 1-255 s).")
-    @Option(help: ArgumentHelp("The pump's port.", valueName: "PATH")) var device: String
+struct NewEraSafeModeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "newera-safe-mode", abstract: "Set a New Era pump's stored safe-mode time-out (0 = off, 1-255 s), confirmed by reading back.",
+        discussion: "Sends SAF<n> and reads it back with SAF. With n > 0 the pump expects a valid packet every n seconds from now on "
+            + "and raises alarm T when none comes (after this command ends, too, until a controller connects). Exit 0 confirmed; 1 not confirmed.")
+    @OptionGroup var current: NewEraLinkOptions
     @Argument(help: "Seconds, 0 (off) to 255.") var seconds: Int
 
-    func run() throws {
-        guard (0...255).contains(seconds) else { throw ValidationError("the safe-mode time-out is 0 (off) to 255 s") }
-        throw DeviceSettings.unavailable("setting the New Era safe mode (SAF\(seconds))", driver: "New Era")
+    func run() async throws {
+        guard let value = UInt8(exactly: seconds) else { throw ValidationError("the safe-mode time-out is 0 (off) to 255 s") }
+        let (link, configurator) = try current.link()
+        let stored = try await DeviceSettings.perform { () async throws(DeviceConfigurationError) in try await configurator.setSafeMode(value, at: link) }
+        Output.line(stored == 0 ? "The pump on \(link.path) is in basic mode (safe mode off; read back with SAF)."
+            : "The pump on \(link.path) has safe mode on with a \(stored) s time-out (read back with SAF).")
     }
 }
 
 /// `configure nonin-format`.
-struct NoninFormatCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "nonin-format", abstract: "Set a Nonin oximeter's serial data format.")
+struct NoninFormatCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nonin-format", abstract: "Set a Nonin oximeter's serial data format, confirmed by reading data in it.",
+        discussion: "Sends the set-format command (02 70 02 02 ZZ 03) at connection and waits for ACK, then for a valid sample in the "
+            + "new format (the protocol has no query). A 9560 accepts it only in the first 5 s after connection. Exit 0 confirmed; 1 not.")
     @Option(help: ArgumentHelp("The oximeter's port.", valueName: "PATH")) var device: String
-    @Argument(help: "df2, df7, df8 or df13.") var format: String
+    @Argument(help: "df2, df7 or df8 (df13 cannot be confirmed: the drivers do not read it).") var format: String
+    @Option(help: ArgumentHelp("How long to wait for the answer and the first sample. Default 5 s.", valueName: "DURATION"))
+    var within: String = "5 s"
 
-    func run() throws {
-        guard ["df2", "df7", "df8", "df13"].contains(format.lowercased()) else { throw ValidationError("the Nonin formats are df2, df7, df8 and df13") }
-        throw DeviceSettings.unavailable("setting the Nonin data format", driver: "Nonin")
+    func run() async throws {
+        let formats: [String: Nonin.DataFormat] = ["df2": .df2, "df7": .df7, "df8": .df8, "df13": .df13]
+        guard let wanted = formats[format.lowercased()] else { throw ValidationError("the Nonin formats are df2, df7, df8 and df13") }
+        let limit: Duration
+        do { limit = try Duration.parse(within) } catch { throw ValidationError("--within: \(error)") }
+        let sample = try await DeviceSettings.perform { () async throws(DeviceConfigurationError) in
+            try await NoninConfigurator().setFormat(wanted, path: device, within: limit)
+        }
+        let spo2 = sample.spo2.map { "SpO2 \(NumberText.format($0.percent, fractionDigits: 0)) %" } ?? "no SpO2 (probe?)"
+        Output.line("The Nonin on \(device) now sends DF\(wanted.rawValue) (ACK, then data read in it: \(spo2)).")
     }
 }

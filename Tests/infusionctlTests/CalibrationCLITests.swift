@@ -49,10 +49,10 @@ struct CalibrationCLITests {
         #expect(missing.status == 1 && missing.stderr.contains("/nonexistent/balance0 is not open"))
     }
 
-    @Test("verify oximeter loads the set points, then says which oximeter protocol is not available")
+    @Test("verify oximeter refuses a missing serial number and a non-oximeter protocol with usage errors")
     func verifyOximeter() throws {
         let run = try CLI.run(["verify", "oximeter", "--device", "/dev/null", "--protocol", "nonin-df7", "--operator", "tech"])
-        #expect(run.status == 1 && run.stderr.contains("not wired to the oximeter drivers") && run.stderr.contains("set points"))
+        #expect(run.status == 64 && run.stderr.contains("--oximeter-serial") && run.stderr.contains("label"))
         let wrong = try CLI.run(["verify", "oximeter", "--device", "/dev/null", "--protocol", "newera", "--operator", "tech"])
         #expect(wrong.status == 64)
     }

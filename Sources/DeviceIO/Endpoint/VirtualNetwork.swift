@@ -208,3 +208,61 @@ private struct DeliveryQueue {
         heap = Heap(heap.unordered.filter { !predicate($0) })
     }
 }
+
+// MARK: - A driver's session in virtual time
+
+/// Runs one endpoint (a driver's session) inside a `VirtualNetwork`, so the driver's public class (built
+/// on `EndpointRunner`) works unchanged in virtual time: `perform` submits to the endpoint and then runs
+/// the network, event by event, until `isSettled(endpoint)` says the work submitted has completed (its
+/// completion output has reached `onOutput`) or nothing more can happen. The network's clock advances
+/// meanwhile, as real time would while a real driver waits for its reply.
+///
+/// Threads: like the network, single-threaded. Call it (and everything else that touches the network)
+/// from one task at a time; `@unchecked Sendable` only so a driver class can hold it. `currentLink` is
+/// nil: a fast stop has no raw link here and reports that it was not sent.
+public final class VirtualEndpointRunner<E: LinkEndpoint>: EndpointRunner, @unchecked Sendable {
+    /// The endpoint's node, to `connect` it to a simulator.
+    public let node: VirtualNetwork.NodeID
+    /// The network it runs in.
+    public let network: VirtualNetwork
+    private let endpointNode: EndpointNode<E>
+    private let isSettled: (E) -> Bool
+
+    /// Adds `endpoint` to `network`; its outputs go to `onOutput` in order. `isSettled` is true when the
+    /// endpoint has no submitted work left (nothing queued or awaiting a reply).
+    public init(network: VirtualNetwork, endpoint: E, onOutput: @escaping (E.Output) -> Void,
+                isSettled: @escaping (E) -> Bool) {
+        let node = EndpointNode(endpoint: endpoint, onOutput: onOutput)
+        self.node = network.addNode(node)
+        self.network = network
+        self.endpointNode = node
+        self.isSettled = isSettled
+    }
+
+    /// Runs `body` on the endpoint at the network's current time, then runs the network until the
+    /// endpoint is settled (or no event is left).
+    @discardableResult
+    public func perform<R>(_ body: (inout E, MonotonicInstant, inout EndpointEffects<E.Output>) -> R) -> R {
+        let result = endpointNode.perform(at: network.clock.now(), network: network, from: node.index, body)
+        while !isSettled(endpointNode.endpoint), let next = network.nextEventTime() {
+            network.run(until: next)
+        }
+        return result
+    }
+
+    /// The endpoint's current state, for tests and diagnostics.
+    public var endpoint: E { endpointNode.endpoint }
+
+    /// No raw link in virtual time.
+    public var currentLink: (any ByteLink)? { nil }
+
+    /// Unplugs the endpoint from its peer (both ends see the link go down).
+    public func stop() { network.disconnect(node) }
+}
+
+extension VirtualNetwork {
+    fileprivate func addNode(_ node: AnyNode) -> NodeID {
+        nodes.append(node)
+        return NodeID(index: nodes.count - 1)
+    }
+}

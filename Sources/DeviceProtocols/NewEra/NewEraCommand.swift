@@ -41,6 +41,11 @@ extension NewEra {
         case setSafeMode(timeoutSeconds: UInt8)
         /// `ADR<n>`: set the pump's network address.
         case setAddress(Address)
+        /// `ADR<n>B<baud>`: set the network address and the baud rate; the reply and everything after it
+        /// is at the new rate. Send it as a system command (`*ADR5B1200`), which every pump accepts
+        /// whatever its address (NE-9000 manual §12.4.5 "Set pump network address and baud rate",
+        /// same command family as the NE-1000; not in protocols.md's table).
+        case setAddressAndBaud(Address, BaudRate)
         /// Any other command (or a known one with an argument this codec does not accept), kept as
         /// written, upper case, without spaces: `name` is the first three letters, `argument` the rest.
         case other(name: String, argument: String)
@@ -66,6 +71,7 @@ extension NewEra {
             case .querySafeMode: "SAF"
             case .setSafeMode(let seconds): "SAF" + String(seconds)
             case .setAddress(let address): "ADR" + address.description
+            case let .setAddressAndBaud(address, baud): "ADR" + address.description + "B" + String(baud.rawValue)
             case .other(let name, let argument): name + argument
             }
         }
@@ -112,8 +118,11 @@ extension NewEra {
                 guard let seconds = smallInteger(argument), (0...255).contains(seconds) else { return nil }
                 return .setSafeMode(timeoutSeconds: UInt8(seconds))
             case "ADR":
-                guard let value = smallInteger(argument), let address = Address(value) else { return nil }
-                return .setAddress(address)
+                let parts = argument.split(separator: "B", maxSplits: 1, omittingEmptySubsequences: false)
+                guard let value = smallInteger(String(parts[0])), let address = Address(value) else { return nil }
+                guard parts.count == 2 else { return .setAddress(address) }
+                guard let rate = Int(parts[1]), let baud = BaudRate(rawValue: rate) else { return nil }
+                return .setAddressAndBaud(address, baud)
             default:
                 return nil
             }
@@ -126,6 +135,23 @@ extension NewEra {
             else { return nil }
             return Int(text)
         }
+    }
+
+    /// The serial rates a New Era pump can be set to (`ADR<n>B<baud>`): 300, 1200, 2400, 9600, 19200 bit/s.
+    public enum BaudRate: Int, CaseIterable, Hashable, Sendable, CustomStringConvertible {
+        /// 300 bit/s.
+        case b300 = 300
+        /// 1200 bit/s.
+        case b1200 = 1200
+        /// 2400 bit/s.
+        case b2400 = 2400
+        /// 9600 bit/s.
+        case b9600 = 9600
+        /// 19200 bit/s (the usual factory setting).
+        case b19200 = 19200
+
+        /// "19200 baud".
+        public var description: String { "\(rawValue) baud" }
     }
 
     /// What the host sends: `[<address> | '*'] [<command>]`. A packet without a command is a status

@@ -43,7 +43,7 @@ public struct MTSICSBalanceIdentity: Hashable, Sendable, Codable {
 public final class MTSICSBalance: Sendable {
     /// A name for logs and messages: the port path.
     public let name: String
-    private let host: EndpointHost<MTSICSSession>
+    private let host: any EndpointRunner<MTSICSSession>
     private let router: Router
 
     /// Opens the balance on the serial port at `path` (default 9600 8N1) and keeps it open, reconnecting
@@ -59,17 +59,43 @@ public final class MTSICSBalance: Sendable {
     }
 
     /// A balance on whatever link `open` returns (a serial port, a pty for tests); see the other initialiser.
+    public convenience init(name: String, configuration: MTSICSSession.Configuration = .init(),
+                            clock: any MonotonicClock = SystemMonotonicClock(),
+                            reconnectInterval: Duration = .milliseconds(500),
+                            open: @escaping EndpointHost<MTSICSSession>.Opener) {
+        self.init(name: name, configuration: configuration) { session, onOutput in
+            let host = EndpointHost(endpoint: session, name: name, clock: clock, reconnectInterval: reconnectInterval,
+                                    open: open, onOutput: onOutput)
+            host.start()
+            return host
+        }
+    }
+
+    /// A balance whose session is run by the runner `makeRunner` returns (given the session and the
+    /// output handler it must call with every output, in order).
     public init(name: String, configuration: MTSICSSession.Configuration = .init(),
-                clock: any MonotonicClock = SystemMonotonicClock(),
-                reconnectInterval: Duration = .milliseconds(500),
-                open: @escaping EndpointHost<MTSICSSession>.Opener) {
+                makeRunner: (MTSICSSession, @escaping @Sendable (MTSICSSession.Output) -> Void) -> any EndpointRunner<MTSICSSession>) {
         let router = Router(name: name)
         self.name = name
         self.router = router
-        self.host = EndpointHost(endpoint: MTSICSSession(configuration: configuration), name: name, clock: clock,
-                                 reconnectInterval: reconnectInterval, open: open,
-                                 onOutput: { router.handle($0) })
-        host.start()
+        self.host = makeRunner(MTSICSSession(configuration: configuration), { router.handle($0) })
+    }
+
+    /// A balance whose session runs in a `VirtualNetwork` (virtual time); connect `runner.node` to a
+    /// simulated balance. Each call runs the network until the session has answered it; call from one
+    /// task at a time.
+    public static func virtual(name: String, configuration: MTSICSSession.Configuration = .init(), network: VirtualNetwork)
+        -> (balance: MTSICSBalance, runner: VirtualEndpointRunner<MTSICSSession>) {
+        var made: VirtualEndpointRunner<MTSICSSession>?
+        let balance = MTSICSBalance(name: name, configuration: configuration) { session, onOutput in
+            let runner = VirtualEndpointRunner(network: network, endpoint: session, onOutput: onOutput) {
+                $0.queuedCount == 0 && !$0.isAwaitingReply
+            }
+            made = runner
+            return runner
+        }
+        // `makeRunner` runs synchronously inside `init`, so `made` is set here.
+        return (balance, made ?? VirtualEndpointRunner(network: network, endpoint: MTSICSSession(), onOutput: { _ in }) { _ in true })
     }
 
     deinit { close() }

@@ -27,7 +27,7 @@ public final class NewEraPump: InfusionPump {
     /// Connection, alarm and status changes, as they happen (buffering the newest 64).
     public let events: AsyncStream<PumpEvent>
 
-    private let host: EndpointHost<NewEraSession>
+    private let host: any EndpointRunner<NewEraSession>
     private let router: Router
     private let safeStopFrame: [UInt8]
     private let basicStopFrame: [UInt8]
@@ -44,8 +44,35 @@ public final class NewEraPump: InfusionPump {
     }
 
     /// A pump over links made by `open` (called at start and on every reconnect attempt).
-    public init(name: String, configuration: NewEraSession.Configuration = .init(), clock: any MonotonicClock = SystemMonotonicClock(),
-                reconnectInterval: Duration = .milliseconds(250), open: @escaping EndpointHost<NewEraSession>.Opener) {
+    public convenience init(name: String, configuration: NewEraSession.Configuration = .init(), clock: any MonotonicClock = SystemMonotonicClock(),
+                            reconnectInterval: Duration = .milliseconds(250), open: @escaping EndpointHost<NewEraSession>.Opener) {
+        self.init(name: name, configuration: configuration) { session, onOutput in
+            let host = EndpointHost(endpoint: session, name: name, clock: clock, reconnectInterval: reconnectInterval, open: open,
+                                    onOutput: onOutput)
+            host.start()
+            return host
+        }
+    }
+
+    /// A pump whose session runs in a `VirtualNetwork` (virtual time): the same driver, for tests and
+    /// simulations that must run hours in seconds. Connect `runner.node` to a simulated pump. Each call
+    /// runs the network until the session has answered it; call from one task at a time.
+    public static func virtual(name: String, configuration: NewEraSession.Configuration = .init(), network: VirtualNetwork)
+        -> (pump: NewEraPump, runner: VirtualEndpointRunner<NewEraSession>) {
+        var made: VirtualEndpointRunner<NewEraSession>?
+        let pump = NewEraPump(name: name, configuration: configuration) { session, onOutput in
+            let runner = VirtualEndpointRunner(network: network, endpoint: session, onOutput: onOutput) { !$0.hasPendingRequests }
+            made = runner
+            return runner
+        }
+        // `makeRunner` runs synchronously inside `init`, so `made` is set here.
+        return (pump, made ?? VirtualEndpointRunner(network: network, endpoint: NewEraSession(), onOutput: { _ in }) { _ in true })
+    }
+
+    /// A pump whose session is run by the runner `makeRunner` returns (given the session and the
+    /// output handler it must call with every output, in order).
+    public init(name: String, configuration: NewEraSession.Configuration = .init(),
+                makeRunner: (NewEraSession, @escaping @Sendable (NewEraSession.Output) -> Void) -> any EndpointRunner<NewEraSession>) {
         self.name = name
         let (stream, continuation) = AsyncStream<PumpEvent>.makeStream(bufferingPolicy: .bufferingNewest(64))
         events = stream
@@ -56,10 +83,7 @@ public final class NewEraPump: InfusionPump {
         let stop = NewEra.CommandPacket(address: configuration.address, .stop)
         safeStopFrame = (try? NewEra.Framing.safePacket(stop)) ?? []
         basicStopFrame = NewEra.Framing.basicCommand(stop)
-        host = EndpointHost(endpoint: NewEraSession(configuration: configuration), name: name, clock: clock,
-                            reconnectInterval: reconnectInterval, open: open,
-                            onOutput: { router.handle($0) })
-        host.start()
+        host = makeRunner(NewEraSession(configuration: configuration), { router.handle($0) })
     }
 
     deinit { host.stop() }
@@ -170,6 +194,28 @@ public final class NewEraPump: InfusionPump {
 
     /// `SAF0`: back to basic mode (no watchdog).
     public func disarmWatchdog() async -> PumpCommandOutcome<Duration> { await safeMode(0) }
+
+    /// `SAF`: the safe-mode time-out the pump has stored, in whole seconds (0 = basic mode). The pump keeps
+    /// it across power cycles. (The session re-arms its own configured time-out at every connection.)
+    public func readSafeMode() async -> PumpCommandOutcome<UInt8> {
+        switch await perform(.readSafeMode) {
+        case .confirmed(.safeMode(let seconds)): return .confirmed(seconds)
+        case let other: return Self.unexpected(other)
+        }
+    }
+
+    /// `*ADR<n>` (or `*ADR<n>B<baud>`): a configuration command (technician use, pump stopped). Sets the
+    /// pump's network address, confirmed by its reply from the new address; later calls go to the new
+    /// address, but `sendStopNow()` keeps the frame encoded for the old one: close this driver and open a
+    /// new one. With `baudRate`, the pump answers at the new rate, which this port (at the old rate) cannot
+    /// read on a real line: the outcome is then usually `.uncertain`; confirm by opening the pump at the
+    /// new address and rate and identifying it.
+    public func setNetworkAddress(_ address: NewEra.Address, baudRate: NewEra.BaudRate? = nil) async -> PumpCommandOutcome<NewEra.Address> {
+        switch await perform(.setAddress(address, baud: baudRate)) {
+        case .confirmed(.address(let confirmed)): return .confirmed(confirmed)
+        case let other: return Self.unexpected(other)
+        }
+    }
 
     /// Writes the pre-encoded `STP` frame (safe framing when the pump is in safe mode, basic otherwise)
     /// on the current link. Returns false when there is no link or the write failed. Does not allocate.

@@ -89,6 +89,14 @@ public struct NewEraSession: LinkEndpoint {
         case clearInfused
         /// `SAF<n>` in safe framing: arm the watchdog with n seconds, or return to basic mode (0).
         case setSafeMode(seconds: UInt8)
+        /// `SAF`: read the safe-mode time-out the pump has stored (0 = basic mode).
+        case readSafeMode
+        /// `*ADR<n>` (or `*ADR<n>B<baud>`) as a system command, which the pump accepts whatever its
+        /// address: sets its network address (and baud rate). Confirmed by the reply from the new address;
+        /// afterwards the session talks to the new address. With a baud rate, the reply comes at the new
+        /// rate, which a port at the old rate cannot read: expect `.uncertain`, reopen the port at the new
+        /// rate and identify the pump to confirm.
+        case setAddress(NewEra.Address, baud: NewEra.BaudRate?)
     }
 
     /// What a confirmed request reports.
@@ -105,8 +113,10 @@ public struct NewEraSession: LinkEndpoint {
         case status(PumpStatus)
         /// The counters read back (`clearInfused`).
         case dispensed(NewEra.Dispensed)
-        /// The watchdog time-out now in force, s; 0 = basic mode (`setSafeMode`).
+        /// The watchdog time-out now in force, s; 0 = basic mode (`setSafeMode`, `readSafeMode`).
         case safeMode(seconds: UInt8)
+        /// The address the pump now answers to (`setAddress`).
+        case address(NewEra.Address)
     }
 
     /// How a request ended (DESIGN.md principle 3).
@@ -184,6 +194,7 @@ public struct NewEraSession: LinkEndpoint {
         var volume: NewEra.VolumeSetting?
         var dispensed: NewEra.Dispensed?
         var prompt: NewEra.Prompt?
+        var safeMode: UInt8?
 
         var command: NewEra.Command? { step < steps.count ? steps[step] : nil }
     }
@@ -212,6 +223,10 @@ public struct NewEraSession: LinkEndpoint {
         guard seconds > 0 else { return configuration.pollInterval }
         return min(configuration.pollInterval, .seconds(Int(seconds)) / 3)
     }
+
+    /// True while a submitted request has not completed yet (queued, or in flight). Heartbeats and the
+    /// handshake do not count.
+    public var hasPendingRequests: Bool { inFlight?.id != nil || !queue.isEmpty }
 
     /// True when the handshake has completed on the current link.
     public var isReady: Bool { ready }
@@ -260,6 +275,8 @@ public struct NewEraSession: LinkEndpoint {
         case .status: [nil, .queryDispensed, .queryRate]
         case .clearInfused: [.clearDispensed(.infused), .queryDispensed]
         case .setSafeMode(let seconds): [.setSafeMode(timeoutSeconds: seconds)]
+        case .readSafeMode: [.querySafeMode]
+        case let .setAddress(address, baud): [baud.map { .setAddressAndBaud(address, $0) } ?? .setAddress(address)]
         }
     }
 
@@ -352,7 +369,8 @@ public struct NewEraSession: LinkEndpoint {
     private mutating func send(now: MonotonicInstant, effects: inout EndpointEffects<Output>) {
         guard var job = inFlight else { return }
         let command = job.command
-        let packet = NewEra.CommandPacket(address: configuration.address, command)
+        var packet = NewEra.CommandPacket(address: configuration.address, command)
+        if case .user(.setAddress) = job.kind { packet.destination = .system }
         let mode: NewEra.FramingMode
         if case .setSafeMode = command { mode = .safe } else { mode = framing }
         do {
@@ -403,7 +421,9 @@ public struct NewEraSession: LinkEndpoint {
     }
 
     private mutating func handle(_ reply: NewEra.Reply, at now: MonotonicInstant, effects: inout EndpointEffects<Output>) {
-        guard reply.address == configuration.address else {
+        var expected = configuration.address
+        if case .user(.setAddress(let new, _))? = inFlight?.kind { expected = new }
+        guard reply.address == expected else {
             statistics.ignored += 1
             return
         }
@@ -465,6 +485,10 @@ public struct NewEraSession: LinkEndpoint {
             case .queryRate: job.rate = try reply.decode(NewEra.RateSetting.self)
             case .queryVolume: job.volume = try reply.decode(NewEra.VolumeSetting.self)
             case .queryDispensed: job.dispensed = try reply.decode(NewEra.Dispensed.self)
+            case .querySafeMode:
+                let number = try reply.decode(NewEra.Number.self)
+                guard let seconds = UInt8(exactly: number.value) else { throw NewEra.ParseError(what: "SAF data", text: number.text, reason: "a safe-mode time-out is 0 to 255 whole seconds") }
+                job.safeMode = seconds
             default: break
             }
         } catch {
@@ -559,6 +583,12 @@ public struct NewEraSession: LinkEndpoint {
                 configuration.safeModeTimeoutSeconds = seconds
                 applySafeMode(seconds, effects: &effects)
                 return .confirmed(.safeMode(seconds: seconds))
+            case .readSafeMode:
+                guard let seconds = job.safeMode else { return .uncertain("no SAF data") }
+                return .confirmed(.safeMode(seconds: seconds))
+            case .setAddress(let address, _):
+                configuration.address = address
+                return .confirmed(.address(address))
             }
         }
     }

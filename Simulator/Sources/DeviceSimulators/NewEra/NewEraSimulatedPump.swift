@@ -48,6 +48,7 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
         "silence [DUR]     the pump neither hears nor answers for DUR (default 10s); safe mode then times out",
         "garbage [N]       sends N random bytes (default 16) on the line",
         "power-reset       power interrupted: stops, alarm R until acknowledged (auto-alarm in safe mode)",
+        "accuracy FACTOR   delivers FACTOR × what it is commanded and reports (94% or 0.94: 6 % short; 1: accurate)",
     ]
 
     /// Power-up settings of the simulated pump.
@@ -114,6 +115,10 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
 
     /// The address the pump answers to.
     public private(set) var address: NewEra.Address
+    /// The baud rate the pump is set to (`ADR<n>B<baud>`; 19200 at power-up). The pump answers the
+    /// command that changes it, and everything after, at the new rate: with pacing on, replies are paced
+    /// at it. (A pty has no real line speed, so a driver at the old rate still reads the replies.)
+    public private(set) var baudRate: Int = 19200
     /// The framing the pump speaks.
     public private(set) var mode: NewEra.FramingMode
     /// Safe-mode time-out, s (0 in basic mode).
@@ -153,13 +158,17 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
 
     private let version: NewEra.Version
     private let capacityMillilitres: Double
-    private let byteTime: Duration?
+    private var byteTime: Duration?
     private var decoder = NewEra.CommandDecoder()
     private var linkIsUp = false
     private var lastUpdate: MonotonicInstant?
     private var lastValidPacketAt: MonotonicInstant?
     private var phaseDispensedMillilitres = 0.0
     private var totalDeliveredMillilitres = 0.0
+    /// What the pump really delivers ÷ what it is commanded and counts (1: accurate; 0.94: 6 % short). Its
+    /// own counters (`DIS`) and the syringe travel follow the command; only the liquid that leaves it
+    /// (`totalVolumeDelivered`, what the world and a balance see) is scaled.
+    public private(set) var deliveryFactor = 1.0
     private var occlusionPending = false
     private var stallAt: MonotonicInstant?
     private var silentUntil: MonotonicInstant?
@@ -312,6 +321,15 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
             }
             contentsMillilitres = min(max(0, left), contentsMillilitres)
             return "syringe holds \(contentsMillilitres) mL: it stops at the end of travel"
+        case "accuracy":
+            guard fault.arguments.count == 1 else { throw FaultError("accuracy takes one factor, such as 94% or 0.94") }
+            let text = fault.arguments[0]
+            let number = Double(text.hasSuffix("%") ? String(text.dropLast()) : text).map { text.hasSuffix("%") ? $0 / 100 : $0 }
+            guard let factor = number, factor.isFinite, (0.5...1.5).contains(factor) else {
+                throw FaultError("accuracy: \"\(text)\" is not a factor from 0.5 to 1.5 (or 50% to 150%), such as 94% or 0.94")
+            }
+            deliveryFactor = factor
+            return "delivers \(NumberText.format(factor * 100, fractionDigits: 1)) % of what it is commanded"
         case "refill":
             contentsMillilitres = capacityMillilitres
             return "syringe refilled to \(capacityMillilitres) mL"
@@ -490,6 +508,11 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
         case .setAddress(let new):
             address = new
             return .none
+        case let .setAddressAndBaud(new, baud):
+            address = new
+            baudRate = baud.rawValue
+            if byteTime != nil { byteTime = .nanoseconds(10_000_000_000 / Int64(baud.rawValue)) }
+            return .none
         case let .other(name, _):
             let modelled = ["DIA", "RAT", "VOL", "DIR", "RUN", "PUR", "STP", "DIS", "CLD", "VER", "SAF", "ADR"]
             if modelled.contains(name) { return .error(.outOfRange) }  // known command, bad argument
@@ -538,7 +561,7 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
         } else {
             contentsMillilitres -= moved
             infusedMillilitres += moved
-            totalDeliveredMillilitres += moved
+            totalDeliveredMillilitres += moved * deliveryFactor
         }
         phaseDispensedMillilitres += moved
         guard moved >= remaining - 1e-12 else { return }

@@ -20,7 +20,7 @@ public struct OximeterFaults: Sendable {
     public init() {}
 
     /// The help lines (`SimulatedDevice.faultHelp`), common to all oximeters.
-    public static let help: [String] = [
+    public static let help: [String] = ObservedPatient.controlHelp + [
         "probe-off [DUR]       probe off the finger (each format's own way), for DUR or until clear",
         "artifact [DUR]        motion artifact (also: motion)",
         "low-perfusion [DUR]   low perfusion",
@@ -56,7 +56,7 @@ public struct OximeterFaults: Sendable {
             self = OximeterFaults()
             return "all faults cleared"
         default:
-            throw FaultError("unknown oximeter fault \"\(fault.name)\"; accepted: probe-off, artifact, low-perfusion, out-of-track, silence, garbage, corrupt, clear (unplug and replug are the host's)")
+            throw FaultError("unknown oximeter fault \"\(fault.name)\"; accepted: spo2-sim, bias, probe-off, artifact, low-perfusion, out-of-track, silence, garbage, corrupt, clear (unplug and replug are the host's)")
         }
         return "\(fault.name) \(span)"
     }
@@ -105,22 +105,80 @@ public struct OximeterFaults: Sendable {
 /// and when it was given; the cardiac phase is extrapolated at the observed pulse rate. Before the
 /// first observation: SpO2 98 %, 72 bpm, PI 3 %, no conditions. Pure.
 public struct ObservedPatient: Sendable {
-    /// The last observation.
-    public private(set) var observation: PatientObservation
+    /// What the oximeter measures now: the last observation, or the SpO2 simulator's setting while one
+    /// is on the probe, with the oximeter's own SpO2 bias added (clamped to 0–100 %).
+    public var observation: PatientObservation {
+        var seen = patientObservation
+        if let setting = simulatorSetting {
+            seen.vitals = TrueVitals(spo2: setting.spo2, pulseRate: setting.pulseRate, perfusionIndex: seen.vitals.perfusionIndex)
+            seen.conditions = []
+        }
+        if spo2Bias != 0 {
+            seen.vitals.spo2 = .percent(min(100, max(0, seen.vitals.spo2.percent + spo2Bias)))
+        }
+        return seen
+    }
+    /// The last observation of the patient.
+    public private(set) var patientObservation: PatientObservation
     /// When it was given.
     public private(set) var observedAt: MonotonicInstant
+    /// An SpO2 simulator (such as a Fluke Index 2) on the probe: the SpO2 and pulse rate it presents
+    /// instead of the patient's, until `spo2-sim off`. Nil: the patient.
+    public private(set) var simulatorSetting: (spo2: Percentage, pulseRate: PulseRate)?
+    /// The oximeter's own SpO2 error in percentage points, added to every reading (0: accurate).
+    public private(set) var spo2Bias: Double = 0
+
+    /// The help lines for the two controls (`SimulatedDevice.faultHelp`).
+    public static let controlHelp: [String] = [
+        "spo2-sim SPO2 [PR]    an SpO2 simulator on the probe: read SPO2 % and PR bpm (default 75) instead of the patient",
+        "spo2-sim off          take the SpO2 simulator off (the patient again)",
+        "bias PERCENT          the oximeter reads SpO2 PERCENT points off (e.g. bias 5; bias 0: accurate)",
+    ]
 
     /// A default patient, observed at `now`.
     public init(at now: MonotonicInstant = .origin) {
-        observation = PatientObservation(
+        patientObservation = PatientObservation(
             time: .zero, vitals: TrueVitals(spo2: .percent(98), pulseRate: .beatsPerMinute(72), perfusionIndex: .percent(3)))
         observedAt = now
     }
 
     /// Takes a new observation.
     public mutating func observe(_ observation: PatientObservation, at now: MonotonicInstant) {
-        self.observation = observation
+        patientObservation = observation
         observedAt = now
+    }
+
+    /// Applies `spo2-sim` or `bias` (see `controlHelp`) and returns what was done; returns nil for any
+    /// other name (a fault for `OximeterFaults`); throws for unreadable arguments.
+    public mutating func control(_ command: FaultCommand) throws(FaultError) -> String? {
+        switch command.name {
+        case "spo2-sim":
+            if command.arguments.first?.lowercased() == "off" {
+                simulatorSetting = nil
+                return "SpO2 simulator off: measuring the patient"
+            }
+            guard (1...2).contains(command.arguments.count), let spo2 = Double(command.arguments[0]), (0...100).contains(spo2) else {
+                throw FaultError("spo2-sim takes SpO2 in % (0-100) and optionally the pulse rate in bpm, e.g. spo2-sim 90 75, or spo2-sim off")
+            }
+            var rate = 75.0
+            if command.arguments.count == 2 {
+                guard let value = Double(command.arguments[1]), (20...300).contains(value) else {
+                    throw FaultError("spo2-sim: the pulse rate must be 20 to 300 bpm, e.g. spo2-sim 90 75")
+                }
+                rate = value
+            }
+            simulatorSetting = (.percent(spo2), .beatsPerMinute(rate))
+            return "SpO2 simulator set to \(NumberText.format(spo2, fractionDigits: 1)) % at \(NumberText.format(rate, fractionDigits: 0)) bpm"
+        case "bias":
+            guard command.arguments.count == 1, let value = Double(String(command.arguments[0].filter { $0 != "%" })),
+                  value.isFinite, abs(value) <= 50 else {
+                throw FaultError("bias takes the SpO2 error in percentage points, -50 to 50, e.g. bias 5")
+            }
+            spo2Bias = value
+            return "SpO2 bias \(NumberText.format(value, fractionDigits: 1)) points"
+        default:
+            return nil
+        }
     }
 
     /// Heart beats since the start at `now` (extrapolated from the last observation).

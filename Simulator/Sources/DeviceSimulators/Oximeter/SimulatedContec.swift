@@ -61,7 +61,8 @@ public struct SimulatedContec: SimulatedDevice, PatientMonitoringDevice {
 
     /// See `SimulatedDevice.inject(_:at:)`.
     public mutating func inject(_ fault: FaultCommand, at now: MonotonicInstant) throws(FaultError) -> String {
-        try faults.inject(fault, at: now)
+        if let done = try patient.control(fault) { return done }
+        return try faults.inject(fault, at: now)
     }
 
     /// See `LinkEndpoint.linkUp(at:effects:)`: waits for "start real-time".
