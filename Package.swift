@@ -155,10 +155,11 @@ targets += [
         dependencies: [
             "InfusionCore", "DeviceProtocols", "DeviceIO", "Drivers", "Records", "Calibration", toml, logging,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "DeviceSimulators",  // `infusionctl demo` hosts the simulated devices
         ],
-        resources: [.copy("Resources/default-library.toml")],
+        resources: [.copy("Resources/default-library.toml"), .copy("Resources/demo")],
         swiftSettings: strict),
-    .testTarget(name: "infusionctlTests", dependencies: ["infusionctl", "CommandLineTestSupport"], swiftSettings: strict),
+    .testTarget(name: "infusionctlTests", dependencies: ["infusionctl", "CommandLineTestSupport", "DeviceSimulators"], swiftSettings: strict),
 ]
 
 // MARK: CommandLineTestSupport: finds and runs the executables SwiftPM built, for the test targets that drive
