@@ -327,7 +327,7 @@ final class DemoPlayer {
             display.event("the pump stopped ITSELF \(after) after the controller died"
                           + (alarmText.map { ": alarm \($0)" } ?? "") + " (its own watchdog: the second, independent stop)", at: sessionSeconds)
         }
-        if alarmText != pumpAlarm, let alarmText {
+        if alarmText != pumpAlarm, let alarmText, sessionStart != nil {
             display.event("simulated pump: alarm \(alarmText)", at: sessionSeconds)
         }
         pumpPumping = pumping
@@ -409,8 +409,8 @@ final class DemoPlayer {
         let exitCodes = endings.compactMap { ending -> Int? in if case .exited(let code) = ending { Int(code) } else { nil } }
         let shown = endings.map { ending in
             switch ending {
-            case .exited(let code): "\(code)"
-            case .killed(let signal): "killed(\(signal))"
+            case .exited(let code): String(code)
+            case .killed(let signal): "killed(" + String(signal) + ")"
             }
         }.joined(separator: ", ")
         check(exitCodes == expect.exitCodes, "controller runs ended: \(shown.isEmpty ? "none" : shown) (expected exit codes \(expect.exitCodes.map(String.init).joined(separator: ", ")))")
