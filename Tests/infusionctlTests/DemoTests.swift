@@ -1,6 +1,7 @@
 import CommandLineTestSupport
 import DeviceSimulators
 import Foundation
+import InfusionCore
 import Testing
 
 /// The shipped demo scenario files, read from the source tree.
@@ -90,12 +91,12 @@ struct DemoScenarioLoaderTests {
         let text = error.description
         #expect(text.contains("broken.toml:12: program.weight"), "weight without a unit\n\(text)")
         #expect(text.contains("broken.toml:17: devices.pump") && text.contains("graseby"), "unknown pump\n\(text)")
-        #expect(text.contains("broken.toml:35: step[1].when") && text.contains("stoped-by-supervisor"), "unknown condition\n\(text)")
-        #expect(text.contains("broken.toml:41: step[2].action") && text.contains("kill-controller"), "restart without kill\n\(text)")
-        #expect(text.contains("broken.toml:45: expect.sumary") && text.contains("did you mean \"summary\""), "misspelt key\n\(text)")
+        #expect(text.contains("broken.toml:31: step[1].when") && text.contains("stoped-by-supervisor"), "unknown condition\n\(text)")
+        #expect(text.contains("broken.toml:37: step[2].action") && text.contains("kill-controller"), "restart without kill\n\(text)")
+        #expect(text.contains("broken.toml:41: expect.sumary") && text.contains("did you mean \"summary\""), "misspelt key\n\(text)")
         #expect(text.contains("missing required key \"summary\""), "missing summary\n\(text)")
         // The oximeter fault is checked against the chosen simulated oximeter's faults.
-        #expect(text.contains("broken.toml:31: step[0].fault") && text.contains("probe-off"), "unknown fault\n\(text)")
+        #expect(text.contains("broken.toml:28: step[0].fault") && text.contains("probe-off"), "unknown fault\n\(text)")
     }
 
     @Test("a referenced patient scenario is read relative to the demo file; a missing one is reported at its line")

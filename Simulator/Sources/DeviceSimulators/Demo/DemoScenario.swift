@@ -287,10 +287,11 @@ extension StrictTOMLReader {
             var t = table
             return readDemoProgram(&t)
         }
-        let devices = subtable(&top, "devices").flatMap { (table: Table) -> DemoDevices? in
+        let deviceKinds = subtable(&top, "devices").map { (table: Table) -> (pump: String?, oximeter: String?) in
             var t = table
             return readDemoDevices(&t)
         }
+        let devices = deviceKinds.flatMap { kinds in kinds.pump.flatMap { pump in kinds.oximeter.map { DemoDevices(pump: pump, oximeter: $0) } } }
 
         // The patient: embedded ([patient] and [[event]]) or referenced (patient_scenario), not both.
         var patient: Scenario?
@@ -324,7 +325,7 @@ extension StrictTOMLReader {
         var stepsValid = true
         var killed = false
         for var table in tableArray(&top, "step", required: false) {
-            guard let step = readDemoStep(&table, devices: devices) else { stepsValid = false; continue }
+            guard let step = readDemoStep(&table, pump: deviceKinds?.pump, oximeter: deviceKinds?.oximeter) else { stepsValid = false; continue }
             switch step.action {
             case .killController: killed = true
             case .restartController:
@@ -378,7 +379,8 @@ extension StrictTOMLReader {
         return text
     }
 
-    mutating func readDemoDevices(_ t: inout Table) -> DemoDevices? {
+    /// The simulator kinds of the pump and oximeter (nil for a missing or unknown one).
+    mutating func readDemoDevices(_ t: inout Table) -> (pump: String?, oximeter: String?) {
         var kinds: [String?] = []
         for (key, role) in [("pump", SimulatedRole.pump), ("oximeter", .oximeter)] {
             guard let kind = string(&t, key) else { kinds.append(nil); continue }
@@ -390,11 +392,11 @@ extension StrictTOMLReader {
             kinds.append(kind.lowercased())
         }
         finish(t, allowed: ["pump", "oximeter"])
-        guard let pump = kinds[0], let oximeter = kinds[1] else { return nil }
-        return DemoDevices(pump: pump, oximeter: oximeter)
+        return (kinds[0], kinds[1])
     }
 
-    mutating func readDemoStep(_ t: inout Table, devices: DemoDevices?) -> DemoStep? {
+    /// One `[[step]]`; faults are checked against the simulated `pump` and `oximeter` kinds when known.
+    mutating func readDemoStep(_ t: inout Table, pump: String?, oximeter: String?) -> DemoStep? {
         let line = locator.line(of: t.path)
         var trigger: DemoStep.Trigger?
         let hasAt = t.contains("at"), hasWhen = t.contains("when")
@@ -451,8 +453,7 @@ extension StrictTOMLReader {
                         report(t.key("arguments"), "\"arguments\" must be an array of strings", fix: "write e.g. arguments = [\"30s\"]")
                     }
                 }
-                if let fault, let devices {
-                    let kind = role == .pump ? devices.pump : devices.oximeter
+                if let fault, let kind = role == .pump ? pump : oximeter {
                     let known = (DeviceRegistry.entry(kind: kind, role: role)?.faultHelp ?? [])
                         .map { String($0.prefix { $0 != " " }) }
                     if known.contains(fault) || (role == .oximeter && fault == "motion") {
