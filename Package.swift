@@ -109,7 +109,7 @@ targets += [
         swiftSettings: strict),
     .testTarget(
         name: "SessionTests",
-        dependencies: ["Session", "Supervisor", "Drivers", "DeviceSimulators", "DeviceIO", "InfusionCore"],
+        dependencies: ["Session", "Supervisor", "Drivers", "DeviceSimulators", "DeviceIO", "InfusionCore", "Records"],
         swiftSettings: strict),
 ]
 
@@ -155,11 +155,16 @@ targets += [
         dependencies: [
             "InfusionCore", "DeviceProtocols", "DeviceIO", "Drivers", "Records", "Calibration", toml, logging,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Session", "Supervisor",
             "DeviceSimulators",  // `infusionctl demo` hosts the simulated devices
         ],
         resources: [.copy("Resources/default-library.toml"), .copy("Resources/demo")],
         swiftSettings: strict),
-    .testTarget(name: "infusionctlTests", dependencies: ["infusionctl", "CommandLineTestSupport", "DeviceSimulators"], swiftSettings: strict),
+    .testTarget(
+        name: "infusionctlTests",
+        dependencies: ["infusionctl", "CommandLineTestSupport",
+                       "DeviceSimulators", "DeviceIO", "InfusionCore", "Records"],  // `run` against simulators on ptys
+        swiftSettings: strict),
 ]
 
 // MARK: CommandLineTestSupport: finds and runs the executables SwiftPM built, for the test targets that drive

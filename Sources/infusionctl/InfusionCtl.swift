@@ -25,6 +25,7 @@ struct InfusionCtl: AsyncParsableCommand {
             ConfigureCommand.self,
             CalibrationsCommand.self,
             OximeterCommand.self,
+            RunCommand.self,
             DemoCommand.self,
         ]
     )

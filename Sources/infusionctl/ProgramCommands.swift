@@ -22,29 +22,7 @@ struct ProgramCommand: ParsableCommand {
 
         @OptionGroup var libraryOption: LibraryOption
 
-        @Option(help: ArgumentHelp("Care-area profile, by id or name.", valueName: "NAME"))
-        var profile: String
-
-        @Option(help: ArgumentHelp("Drug name, as in the library.", valueName: "NAME"))
-        var drug: String
-
-        @Option(help: ArgumentHelp("Concentration of the solution, e.g. \"1 mg/mL\".", valueName: "Q"))
-        var concentration: String
-
-        @Option(help: ArgumentHelp("Patient weight, e.g. \"80 kg\". Required by weight-based drugs: without it the program is rejected.", valueName: "Q"))
-        var weight: String?
-
-        @Option(help: ArgumentHelp("Maintenance dose rate in the library's dosing unit, e.g. \"0.35 mg/kg/h\".", valueName: "Q"))
-        var dose: String
-
-        @Option(help: ArgumentHelp("Maintenance duration, e.g. \"40 min\" or \"4 h\".", valueName: "Q"))
-        var duration: String
-
-        @Option(help: ArgumentHelp("Optional loading dose, e.g. \"0.2 mg/kg\" (needs --loading-over).", valueName: "Q"))
-        var loading: String?
-
-        @Option(name: .customLong("loading-over"), help: ArgumentHelp("Duration of the loading dose, e.g. \"10 min\".", valueName: "Q"))
-        var loadingOver: String?
+        @OptionGroup var program: ProgramOptions
 
         @Option(name: .customLong("pump-resolution"), help: ArgumentHelp("The target pump's rate step, e.g. \"0.01 mL/h\" (rates are rounded down to it).", valueName: "Q"))
         var pumpResolution: String?
@@ -54,12 +32,6 @@ struct ProgramCommand: ParsableCommand {
 
         @Flag(help: "Print one JSON object (see README: program validation JSON) instead of text.")
         var json = false
-
-        mutating func validate() throws {
-            if (loading == nil) != (loadingOver == nil) {
-                throw ValidationError("--loading and --loading-over go together: give both, or neither")
-            }
-        }
 
         func run() throws {
             let request = try makeRequest()
@@ -93,29 +65,71 @@ struct ProgramCommand: ParsableCommand {
         }
 
         func makeRequest() throws -> ProgramRequest {
-            func parse<T>(_ option: String, _ text: String, _ body: (String) throws(QuantityParseError) -> T) throws -> T {
-                do { return try body(text) } catch { throw ValidationError("--\(option): \(error)") }
-            }
-            let concentrationValue = try parse("concentration", concentration) { (t) throws(QuantityParseError) in try Concentration.parse(t) }
-            let weightValue = try weight.map { w in try parse("weight", w) { (t) throws(QuantityParseError) in try BodyWeight.parse(t) } }
-            let doseValue = try parse("dose", dose) { (t) throws(QuantityParseError) in try DoseEntry.parse(t) }
-            let durationValue = try parse("duration", duration) { (t) throws(QuantityParseError) in try Duration.parse(t) }
-            var loadingValue: LoadingEntry?
-            if let loading, let loadingOver {
-                let (dose, unit) = try parse("loading", loading) { (t) throws(QuantityParseError) in try WeightBasedDose.parseEntry(t) }
-                let over = try parse("loading-over", loadingOver) { (t) throws(QuantityParseError) in try Duration.parse(t) }
-                loadingValue = LoadingEntry(dose: dose, unit: unit, over: over)
-            }
             var pump: PumpCapabilities?
             if pumpResolution != nil || pumpMax != nil {
                 pump = PumpCapabilities(
-                    rateResolution: try pumpResolution.map { r in try parse("pump-resolution", r) { (t) throws(QuantityParseError) in try VolumeRate.parse(t) } },
-                    maximumRate: try pumpMax.map { r in try parse("pump-max", r) { (t) throws(QuantityParseError) in try VolumeRate.parse(t) } })
+                    rateResolution: try pumpResolution.map { r in try ProgramOptions.parse("pump-resolution", r) { (t) throws(QuantityParseError) in try VolumeRate.parse(t) } },
+                    maximumRate: try pumpMax.map { r in try ProgramOptions.parse("pump-max", r) { (t) throws(QuantityParseError) in try VolumeRate.parse(t) } })
             }
-            return ProgramRequest(
-                profile: profile, drug: drug, concentration: concentrationValue, weight: weightValue, dose: doseValue,
-                duration: durationValue, loading: loadingValue, pump: pump)
+            return try program.makeRequest(pump: pump)
         }
+    }
+}
+
+/// The program's options, shared by `program validate` and `run`: profile, drug, concentration, weight,
+/// dose, duration and the optional loading dose.
+struct ProgramOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Care-area profile, by id or name.", valueName: "NAME"))
+    var profile: String
+
+    @Option(help: ArgumentHelp("Drug name, as in the library.", valueName: "NAME"))
+    var drug: String
+
+    @Option(help: ArgumentHelp("Concentration of the solution, e.g. \"1 mg/mL\".", valueName: "Q"))
+    var concentration: String
+
+    @Option(help: ArgumentHelp("Patient weight, e.g. \"80 kg\". Required by weight-based drugs: without it the program is rejected.", valueName: "Q"))
+    var weight: String?
+
+    @Option(help: ArgumentHelp("Maintenance dose rate in the library's dosing unit, e.g. \"0.35 mg/kg/h\".", valueName: "Q"))
+    var dose: String
+
+    @Option(help: ArgumentHelp("Maintenance duration, e.g. \"40 min\" or \"4 h\".", valueName: "Q"))
+    var duration: String
+
+    @Option(help: ArgumentHelp("Optional loading dose, e.g. \"0.2 mg/kg\" (needs --loading-over).", valueName: "Q"))
+    var loading: String?
+
+    @Option(name: .customLong("loading-over"), help: ArgumentHelp("Duration of the loading dose, e.g. \"10 min\".", valueName: "Q"))
+    var loadingOver: String?
+
+    func validate() throws {
+        if (loading == nil) != (loadingOver == nil) {
+            throw ValidationError("--loading and --loading-over go together: give both, or neither")
+        }
+    }
+
+    /// Parses one option's text, turning a unit error into a usage error naming the option.
+    static func parse<T>(_ option: String, _ text: String, _ body: (String) throws(QuantityParseError) -> T) throws -> T {
+        do { return try body(text) } catch { throw ValidationError("--\(option): \(error)") }
+    }
+
+    /// The request these options describe, for a pump with `pump` capabilities (nil: none known).
+    /// Throws a usage error (exit 64) for a bad quantity or unit.
+    func makeRequest(pump: PumpCapabilities?) throws -> ProgramRequest {
+        let concentrationValue = try Self.parse("concentration", concentration) { (t) throws(QuantityParseError) in try Concentration.parse(t) }
+        let weightValue = try weight.map { w in try Self.parse("weight", w) { (t) throws(QuantityParseError) in try BodyWeight.parse(t) } }
+        let doseValue = try Self.parse("dose", dose) { (t) throws(QuantityParseError) in try DoseEntry.parse(t) }
+        let durationValue = try Self.parse("duration", duration) { (t) throws(QuantityParseError) in try Duration.parse(t) }
+        var loadingValue: LoadingEntry?
+        if let loading, let loadingOver {
+            let (dose, unit) = try Self.parse("loading", loading) { (t) throws(QuantityParseError) in try WeightBasedDose.parseEntry(t) }
+            let over = try Self.parse("loading-over", loadingOver) { (t) throws(QuantityParseError) in try Duration.parse(t) }
+            loadingValue = LoadingEntry(dose: dose, unit: unit, over: over)
+        }
+        return ProgramRequest(
+            profile: profile, drug: drug, concentration: concentrationValue, weight: weightValue, dose: doseValue,
+            duration: durationValue, loading: loadingValue, pump: pump)
     }
 }
 
@@ -196,40 +210,41 @@ enum ProgramReport {
 
     static func json(_ document: Document) -> String { Output.json(document) }
 
-    static func printHuman(_ result: ValidationResult, request: ProgramRequest, library: DrugLibrary) {
+    static func printHuman(_ result: ValidationResult, request: ProgramRequest, library: DrugLibrary,
+                           write: (String) -> Void = { Output.line($0) }) {
         let headline: String
         switch result.status {
         case .accepted: headline = "ACCEPTED"
         case .needsConfirmation: headline = "NEEDS CONFIRMATION (soft limit: a clinician must confirm with a reason)"
         case .rejected: headline = "REJECTED (hard limit: no override)"
         }
-        Output.line("Program \(headline)")
-        Output.line("  Library          \(library.identity)")
+        write("Program \(headline)")
+        write("  Library          \(library.identity)")
         let profileName = request.profile.flatMap { library.profile(named: $0)?.name } ?? request.profile ?? "none"
-        Output.line("  Profile          \(profileName)")
+        write("  Profile          \(profileName)")
         let drugName = request.profile.flatMap { library.profile(named: $0)?.drug(named: request.drug)?.name } ?? request.drug
-        Output.line("  Drug             \(drugName)\(request.concentration.map { " \($0)" } ?? "")")
-        Output.line("  Patient weight   \(request.weight.map { "\($0)" } ?? "not given")")
-        Output.line("  Dose rate        \(request.dose.text)")
+        write("  Drug             \(drugName)\(request.concentration.map { " \($0)" } ?? "")")
+        write("  Patient weight   \(request.weight.map { "\($0)" } ?? "not given")")
+        write("  Dose rate        \(request.dose.text)")
         if let c = result.calculation {
-            Output.line("                   = \(c.absoluteDoseRate)")
+            write("                   = \(c.absoluteDoseRate)")
             if let l = c.loading {
-                Output.line("  Loading dose     \(l.dose) over \(l.duration.humanReadable) at \(rateText(l.pumpRate)) (\(l.volume))")
+                write("  Loading dose     \(l.dose) over \(l.duration.humanReadable) at \(rateText(l.pumpRate)) (\(l.volume))")
             }
-            Output.line("  Pump rate        \(rateText(c.pumpRate))")
+            write("  Pump rate        \(rateText(c.pumpRate))")
             if c.pumpRate.wasRounded {
-                Output.line("                   delivers \(c.deliveredDoseRate.formatted(fractionDigits: 4)) (rounded down to the pump's resolution)")
+                write("                   delivers \(c.deliveredDoseRate.formatted(fractionDigits: 4)) (rounded down to the pump's resolution)")
             }
-            Output.line("  Duration         \(c.duration.humanReadable)\(c.loading == nil ? "" : " (session \(c.totalDuration.humanReadable))")")
-            Output.line("  Volume (VTBI)    \(c.vtbi)\(c.loading == nil ? "" : " (session \(c.totalVolume))")")
-            Output.line("  Cumulative dose  \(c.projectedCumulativeDose) (\(c.projectedCumulativeMass))")
+            write("  Duration         \(c.duration.humanReadable)\(c.loading == nil ? "" : " (session \(c.totalDuration.humanReadable))")")
+            write("  Volume (VTBI)    \(c.vtbi)\(c.loading == nil ? "" : " (session \(c.totalVolume))")")
+            write("  Cumulative dose  \(c.projectedCumulativeDose) (\(c.projectedCumulativeMass))")
         }
         if result.findings.isEmpty {
-            Output.line("  Findings         none: within every limit")
+            write("  Findings         none: within every limit")
         } else {
-            Output.line("  Findings:")
+            write("  Findings:")
             for f in result.findings {
-                Output.line("    [\(f.severity == .hard ? "HARD" : "soft")] \(f.rule.rawValue): \(f.message)")
+                write("    [\(f.severity == .hard ? "HARD" : "soft")] \(f.rule.rawValue): \(f.message)")
             }
         }
     }
