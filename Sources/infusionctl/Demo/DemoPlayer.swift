@@ -34,6 +34,7 @@ final class DemoPlayer {
     private var recovered: ControllerEvent?
     private var status = DemoDisplay.Status()
     private var rejectedCommands: [String] = []
+    private var lastDecisionShown = ""
 
     // What the simulated pump itself did.
     private var pumpPumping: Bool?
@@ -112,7 +113,11 @@ final class DemoPlayer {
         do { concentration = try Concentration.parse(scenario.program.concentration) } catch {
             throw DemoError("the scenario's concentration: \(error)")
         }
-        let world = SimulatedWorld(model: WorldModel(patient: patient, concentration: concentration), clock: clock)
+        // Couple the patient and the devices about every 10 ms of real time (at least every 100 ms of
+        // scenario time): the oximeters sample the patient once a second, and a finer step only costs CPU
+        // that the controller needs to keep its own (scaled) deadlines.
+        let step = Duration.milliseconds(Int64(max(100, min(1000, speed * 10))))
+        let world = SimulatedWorld(model: WorldModel(patient: patient, concentration: concentration), clock: clock, step: step)
         for (role, kind) in [(SimulatedRole.pump, scenario.devices.pump), (.oximeter, scenario.devices.oximeter)] {
             guard let entry = DeviceRegistry.entry(kind: kind, role: role) else {
                 throw DemoError("no simulated \(role.rawValue) \"\(kind)\": use one of \(DeviceRegistry.kinds(of: role))")
@@ -267,7 +272,10 @@ final class DemoPlayer {
                           + (event.action.map { ". \($0)" } ?? ""), at: at)
         case "decision":
             if let after = event.modeAfter { setMode(after, at: at, announce: false) }
-            if event.modeBefore != event.modeAfter || event.command != nil {
+            // Repeats (a stop sent again and again) are shown once.
+            let key = "\(event.rule ?? "")/\(event.kind ?? "")"
+            if event.modeBefore != event.modeAfter || (event.command != nil && key != lastDecisionShown) {
+                lastDecisionShown = key
                 display.event("supervisor: \(event.rule ?? "?") \(event.kind ?? ""): \(event.modeBefore ?? "?") -> \(event.modeAfter ?? "?")"
                               + (event.command.map { ", pump command: \($0)" } ?? ""), at: at)
             }
