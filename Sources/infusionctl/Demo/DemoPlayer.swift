@@ -193,6 +193,12 @@ final class DemoPlayer {
                     case .exited(let code): status.controller = "exited with \(code)"
                     case .killed(let signal): status.controller = "killed (signal \(signal))"
                     }
+                    // What the dead controller last said is no longer live.
+                    status.mode = "no controller"
+                    status.rate = nil
+                    status.spo2 = nil
+                    status.pulse = nil
+                    status.alarms = []
                     display.event("controller run \(runCount) \(status.controller)" + logHint(), at: sessionSeconds)
                 }
             }
