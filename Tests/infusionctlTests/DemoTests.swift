@@ -183,16 +183,19 @@ struct DemoScenarioPlayTests {
         var testDescription: String { name }
     }
 
+    /// 80x, the shipped default: at 120x and above `run` loses pump status on a busy machine (it polls
+    /// the pump at most every 20 ms of REAL time, 2.4 s of controller time at 120x, against a 5 s
+    /// staleness limit of controller time), so the uneventful session takes about 30 s here.
     static let cases: [Case] = [
-        Case(name: "uneventful", speed: 240, summary: ["ok   session outcome: completed", "ok   recorded session state: completed"],
+        Case(name: "uneventful", speed: 80, summary: ["ok   session outcome: completed", "ok   recorded session state: completed"],
              report: ["state state-completed"]),
-        Case(name: "desaturation", speed: 160, summary: ["ok   alarm spo2-low raised", "stopped-by-supervisor -> acknowledged -> infusing -> complete"],
+        Case(name: "desaturation", speed: 80, summary: ["ok   alarm spo2-low raised", "stopped-by-supervisor -> acknowledged -> infusing -> complete"],
              report: ["state state-completed", "spo2-low"]),
-        Case(name: "probe-off", speed: 160, summary: ["ok   alarm monitoring-lost raised", "ended-after-supervisor-stop"],
+        Case(name: "probe-off", speed: 80, summary: ["ok   alarm monitoring-lost raised", "ended-after-supervisor-stop"],
              report: ["state state-stopped", "monitoring-lost"]),
-        Case(name: "occlusion", speed: 160, summary: ["ok   alarm pump-alarm raised", "ended-after-supervisor-stop"],
+        Case(name: "occlusion", speed: 80, summary: ["ok   alarm pump-alarm raised", "ended-after-supervisor-stop"],
              report: ["state state-stopped", "pump-alarm"]),
-        Case(name: "controller-killed", speed: 160, summary: ["ok   the pump stopped itself", "ok   the restarted controller recovered",
+        Case(name: "controller-killed", speed: 80, summary: ["ok   the pump stopped itself", "ok   the restarted controller recovered",
                                                                "killed(9), 7"],
              report: ["state state-interrupted", "was <b>interrupted</b>"]),
     ]
@@ -213,6 +216,6 @@ struct DemoScenarioPlayTests {
         #expect(run.stdout.contains("report: \(reportPath)"))
         let html = try String(contentsOfFile: reportPath, encoding: .utf8)
         for text in scenario.report { #expect(html.contains(text), "the report lacks \"\(text)\"") }
-        #expect(elapsed < .seconds(30), "took \(elapsed)")
+        #expect(elapsed < .seconds(45), "took \(elapsed)")
     }
 }

@@ -123,8 +123,16 @@ final class DemoPlayer {
                 throw DemoError("no simulated \(role.rawValue) \"\(kind)\": use one of \(DeviceRegistry.kinds(of: role))")
             }
             let device: any HostedSimulation
-            do { device = try entry.makeHosted(nil, HostedDeviceSetup(name: "\(role.rawValue)0", clock: clock)) } catch {
-                throw DemoError("cannot simulate the \(role.rawValue) \(kind): \(error)")
+            let setup = HostedDeviceSetup(name: "\(role.rawValue)0", clock: clock)
+            if role == .pump, kind == NewEraSimulatedPump.kind, speed > 10 {
+                // Above 10x, replies are not paced at 19200 baud: pacing wakes the simulator once per byte
+                // (every 6 µs of real time at 80x) to model a wire time of under 10 ms per reply, which
+                // at that speed is far below anything the controller times.
+                device = PTYHostedDevice(device: NewEraSimulatedPump(), role: .pump, setup: setup)
+            } else {
+                do { device = try entry.makeHosted(nil, setup) } catch {
+                    throw DemoError("cannot simulate the \(role.rawValue) \(kind): \(error)")
+                }
             }
             world.add(device)
             if role == .pump { pump = device } else { oximeter = device }

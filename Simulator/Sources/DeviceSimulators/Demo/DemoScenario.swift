@@ -211,8 +211,10 @@ public struct DemoExpectation: Hashable, Sendable {
 }
 
 extension DemoScenario {
-    /// Controller modes (RUN-CONTRACT.md `status.mode`).
-    public static let modes = ["idle", "checked", "infusing", "paused-by-operator", "stopped-by-supervisor", "acknowledged", "complete", "fault"]
+    /// Controller modes (RUN-CONTRACT.md `status.mode`, and `stopped-by-operator`, which `run` reports
+    /// after the operator ended the session).
+    public static let modes = ["idle", "checked", "infusing", "paused-by-operator", "stopped-by-supervisor", "acknowledged",
+                               "stopped-by-operator", "complete", "fault"]
     /// Operator commands (RUN-CONTRACT.md, operator input).
     public static let operatorCommands = ["start", "pause", "resume", "stop", "ack", "silence", "quit"]
     /// Session outcomes (RUN-CONTRACT.md `session-ended.outcome`).
