@@ -455,6 +455,10 @@ final class DemoPlayer {
         if let wanted = expect.recovered {
             check((recovered != nil) == wanted, wanted ? "the restarted controller recovered the interrupted session" : "no recovery")
         }
+        if pump is PTYHostedDevice<NewEraSimulatedPump> {
+            // Whatever happened, delivery must end stopped, as the simulated pump itself reports.
+            check(pumpPumping == false, "the simulated pump is stopped at the end (its own state: \(pumpDescription))")
+        }
         check(stepIndex == scenario.steps.count, "script played: \(stepIndex) of \(scenario.steps.count) steps")
         if !rejectedCommands.isEmpty { lines.append("  note operator commands refused: \(rejectedCommands.joined(separator: ", "))") }
         check(report.path != nil, report.path.map { _ in "report written" } ?? "report: \(report.problem ?? "not written")")
