@@ -212,6 +212,7 @@ struct DemoScenarioPlayTests {
         #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)\ncontroller logs:\n\(logs)")
         #expect(run.stdout.contains("Outcome: as expected."))
         for text in scenario.summary { #expect(run.stdout.contains(text), "summary lacks \"\(text)\":\n\(run.stdout)") }
+        #expect(run.stdout.contains("ok   the simulated pump is stopped at the end"))
         let reportPath = out.appendingPathComponent("report.html").path
         #expect(run.stdout.contains("report: \(reportPath)"))
         let html = try String(contentsOfFile: reportPath, encoding: .utf8)
