@@ -27,13 +27,11 @@ deps:
 build: deps
 	$(SWIFT) build --product infusionctl
 
-# Until the simulated session demo lands, the demo validates a sample ketamine program with the shipped
-# drug library: 80 kg, 0.35 mg/kg/h of 1 mg/mL ketamine for 40 minutes.
+# The default demo scenario (uneventful 40-minute ketamine session at 80x): the simulated pump, oximeter and
+# patient on ptys, the real controller (`infusionctl run`) over them, a live status, a summary and an HTML
+# report in demo-output/uneventful/report.html. Other scenarios: `$(BIN)/infusionctl demo --list`.
 demo: build
-	$(BIN)/infusionctl library show --profile ketamine-chronic-pain
-	@echo
-	$(BIN)/infusionctl program validate --profile ketamine-chronic-pain --drug Ketamine \
-	  --concentration "1 mg/mL" --weight "80 kg" --dose "0.35 mg/kg/h" --duration "40 min"
+	$(BIN)/infusionctl demo
 
 # Tests run one at a time: many drive real pseudo-terminals with real-time limits (unplug noticed within
 # 1 s, hang-up within 100 ms), which should measure this code, not the other tests competing for 2 cores.

@@ -156,8 +156,9 @@ targets += [
             "InfusionCore", "DeviceProtocols", "DeviceIO", "Drivers", "Records", "Calibration", toml, logging,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             "Session", "Supervisor",
+            "DeviceSimulators",  // `infusionctl demo` hosts the simulated devices
         ],
-        resources: [.copy("Resources/default-library.toml")],
+        resources: [.copy("Resources/default-library.toml"), .copy("Resources/demo")],
         swiftSettings: strict),
     .testTarget(
         name: "infusionctlTests",

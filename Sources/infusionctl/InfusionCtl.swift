@@ -26,6 +26,7 @@ struct InfusionCtl: AsyncParsableCommand {
             CalibrationsCommand.self,
             OximeterCommand.self,
             RunCommand.self,
+            DemoCommand.self,
         ]
     )
 
