@@ -129,15 +129,21 @@ private class AnyNode {
 }
 
 private final class EndpointNode<E: LinkEndpoint>: AnyNode {
-    var endpoint: E
+    private(set) var endpoint: E
     let onOutput: (E.Output) -> Void
+    /// `endpoint.nextDeadline`, read again after every call that can change the endpoint (they all go
+    /// through `perform`): the network reads every node's deadline after every event, and some
+    /// endpoints compute theirs (the simulated New Era pump converts decimal settings), so reading it
+    /// once per change keeps long virtual sessions fast.
+    private var cachedDeadline: MonotonicInstant?
 
     init(endpoint: E, onOutput: @escaping (E.Output) -> Void) {
         self.endpoint = endpoint
         self.onOutput = onOutput
+        cachedDeadline = endpoint.nextDeadline
     }
 
-    override var deadline: MonotonicInstant? { endpoint.nextDeadline }
+    override var deadline: MonotonicInstant? { cachedDeadline }
 
     private func apply(_ effects: EndpointEffects<E.Output>, network: VirtualNetwork, from index: Int, at now: MonotonicInstant) {
         network.transmit(effects.outgoing, from: index, at: now)
@@ -147,6 +153,7 @@ private final class EndpointNode<E: LinkEndpoint>: AnyNode {
     func perform<R>(at now: MonotonicInstant, network: VirtualNetwork, from index: Int, _ body: (inout E, MonotonicInstant, inout EndpointEffects<E.Output>) -> R) -> R {
         var effects = EndpointEffects<E.Output>()
         let result = body(&endpoint, now, &effects)
+        cachedDeadline = endpoint.nextDeadline
         apply(effects, network: network, from: index, at: now)
         return result
     }
