@@ -180,16 +180,21 @@ final class Controller {
     private func step(_ now: MonotonicInstant) {
         var inputs = ChannelInputs(vitals: vitals, oximeter: oximeterLink, pump: pump, pumpLink: pumpLink,
                                    pumpWatchdogArmed: watchdogArmed, action: nil)
-        var queued = pendingActions[...]
-        pendingActions.removeAll(keepingCapacity: true)
-        repeat {
-            let next = queued.popFirst()
-            inputs.action = next?.action
+        guard !pendingActions.isEmpty else {
             channel.step(inputs: inputs, now: now, into: &output)
             steps += 1
-            if let next { actionOutcomes[next.index].outcome = output.actionOutcome }
             dispatch(now)
-        } while !queued.isEmpty
+            return
+        }
+        let queued = pendingActions
+        pendingActions = []
+        for next in queued {
+            inputs.action = next.action
+            channel.step(inputs: inputs, now: now, into: &output)
+            steps += 1
+            actionOutcomes[next.index].outcome = output.actionOutcome
+            dispatch(now)
+        }
     }
 
     private func dispatch(_ now: MonotonicInstant) {
