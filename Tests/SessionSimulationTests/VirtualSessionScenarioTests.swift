@@ -80,6 +80,8 @@ struct VirtualSessionScenarioTests {
 
         let crossed = try #require(session.trueSpO2(below: limits.spo2PauseBelow))
         let stopped = try #require(atStop.pumpStopped(), "the simulated pump should stop\n\(atStop.timeline)")
+        print("virtual session: SpO2 crossed \(limits.spo2PauseBelow) at +\(atStop.offset(crossed).humanReadable); "
+              + "the simulated pump stopped \((stopped - crossed).humanReadable) later (hold \(limits.spo2PauseHold.humanReadable))")
         #expect(stopped - crossed <= limits.spo2PauseHold + .seconds(1), "stopped \(stopped - crossed) after SpO2 crossed")
         #expect(stopped - crossed >= limits.spo2PauseHold, "the 15 s hold must run its course: stopped \(stopped - crossed) after")
         // The hold path (R-MON-01 after the hold), not the immediate < 85 % stop.
@@ -168,6 +170,34 @@ struct VirtualSessionScenarioTests {
         #expect(stopped - stop.at < .milliseconds(100), "the pump stops on the stop frame (\(stopped - stop.at))")
         #expect(summary.firstAlarm(.monitoringLost, .escalate)?.priority == .high)
         #expect(summary.finalMode == .stoppedBySupervisor)
+    }
+
+    // MARK: Operator pause, resume and stop
+
+    @Test("operator pause, resume and stop reach the simulated pump; no alarm; the session ends stopped by the operator")
+    func operatorPauseResumeStop() throws {
+        let program = try Programs.ketamine()
+        let script = VirtualSessionScript.start(at: Self.startAt)
+            .adding(.operatorAction(.pause), at: .seconds(60))
+            .adding(.operatorAction(.resume), at: .seconds(90))
+            .adding(.operatorAction(.stop), at: .seconds(120))
+        let session = try VirtualSession(program: program, scenario: scenario(), script: script)
+        let summary = session.run(until: .seconds(130))
+
+        #expect(summary.actions.map(\.outcome) == [.applied(.start), .applied(.pause), .applied(.resume), .applied(.stop)],
+                "\(summary.actions)")
+        #expect(summary.pumpMotion.map(\.pumping) == [true, false, true, false], "\(summary.pumpMotion)")
+        let times = summary.pumpMotion.map { summary.offset($0.at) }
+        #expect(times.count == 4)
+        if times.count == 4 {
+            // Stops go out on the stop frame at once; starts go through the driver (VOL, RAT, DIR, RUN).
+            #expect(times[1] - .seconds(60) < .milliseconds(50) && times[1] >= .seconds(60), "paused at +\(times[1])")
+            #expect(times[2] - .seconds(90) < .milliseconds(500) && times[2] >= .seconds(90), "resumed at +\(times[2])")
+            #expect(times[3] - .seconds(120) < .milliseconds(50) && times[3] >= .seconds(120), "stopped at +\(times[3])")
+        }
+        #expect(summary.finalMode == .stoppedByOperator, "\(summary.timeline)")
+        #expect(summary.alarms.isEmpty, "\(summary.alarms.map(\.cause))")
+        #expect(session.simulatedPump.prompt.isPumping == false)
     }
 
     // MARK: Pump faults
