@@ -38,7 +38,8 @@ public final class VirtualSession {
         public var statusInterval: Duration = .seconds(1)
         /// The pump's safe-mode watchdog time-out armed at connection (whole seconds, 1…255; 5 s).
         public var watchdogTimeout: Duration = .seconds(5)
-        /// The pump driver's settings (safe mode 5 s, 400 ms reply time-out...).
+        /// The pump driver's settings (400 ms reply time-out and heartbeat...); its safe-mode time-out is
+        /// taken from `watchdogTimeout`.
         public var pumpDriver = NewEraSession.Configuration()
         /// The simulated pump (NE-1000, 60 mL B-D syringe, full).
         public var pump = NewEraSimulatedPump.Configuration()
@@ -236,8 +237,10 @@ public final class VirtualSession {
                 network.connect(drivers.oximeter, nodes.oximeter, bitsPerSecond: lines.oximeter)
             }
         case .controllerSilent:
+            // The process is gone, and with it both ports.
             controller.halt()
             network.disconnect(drivers.pump)
+            network.disconnect(drivers.oximeter)
         }
     }
 }

@@ -22,10 +22,11 @@ public enum VirtualSessionAction: Hashable, Sendable, CustomStringConvertible {
     case unplugOximeter
     /// The oximeter's cable is plugged back in.
     case replugOximeter
-    /// The controller dies (`kill -9`): the supervisor stops stepping and the pump driver's port is
-    /// closed, so nothing more is sent to the pump. Only the pump's own watchdog can stop it now.
+    /// The controller dies (`kill -9`): the supervisor stops stepping and the drivers' ports are closed,
+    /// so nothing more is sent to the pump. Only the pump's own watchdog can stop it now.
     case controllerSilent
 
+    /// One line for logs and messages ("operator start", "pump fault occlusion").
     public var description: String {
         switch self {
         case .operatorAction(let action): "operator \(action)"
