@@ -113,6 +113,21 @@ targets += [
         swiftSettings: strict),
 ]
 
+// MARK: SessionSimulation: the whole system in virtual time (simulated devices and patient, the real drivers'
+// session endpoints and the real supervisor rule engine on one virtual clock) for scenario tests and the
+// 4-hour benchmark. Not linked by infusionctl's production path; it may depend on the simulators.
+products += [.library(name: "SessionSimulation", targets: ["SessionSimulation"])]
+targets += [
+    .target(
+        name: "SessionSimulation",
+        dependencies: ["InfusionCore", "DeviceProtocols", "DeviceIO", "Drivers", "Supervisor", "Records", "DeviceSimulators", logging],
+        swiftSettings: strict),
+    .testTarget(
+        name: "SessionSimulationTests",
+        dependencies: ["SessionSimulation", "Supervisor", "Records", "DeviceSimulators", "InfusionCore"],
+        swiftSettings: strict),
+]
+
 // MARK: Records: the durable session record (SQLite through GRDB, WAL, synchronous=FULL) and reports.
 // Debian: apt-get install libsqlite3-dev
 products += [.library(name: "Records", targets: ["Records"])]

@@ -38,6 +38,10 @@ targets += [suite("OximeterParseBenchmarks", [product("DeviceProtocols"), produc
 // Session: decision-to-wire latency over ptys (stop-worthy oximeter frame in -> stop frame written), 1 and 16 channels.
 targets += [suite("DecisionToWireBenchmarks", [product("Session"), product("Supervisor"), product("Drivers"), product("DeviceSimulators"),
                                                product("DeviceIO"), product("InfusionCore")])]
+// Virtual time: a whole 4-hour session (simulated pump, 75 Hz oximeter and patient, real driver endpoints and
+// supervisor) on one virtual clock; budget < 5 s of wall time, asserted in the benchmark.
+targets += [suite("VirtualSessionBenchmarks", [product("SessionSimulation"), product("Supervisor"), product("DeviceSimulators"),
+                                               product("InfusionCore")])]
 
 let package = Package(
     name: "InfusionControlBenchmarks",

@@ -18,12 +18,14 @@ public final class VirtualNetwork {
     public let clock: VirtualClock
 
     private var nodes: [AnyNode] = []
-    private var peers: [Int: Wire] = [:]
+    /// Each node's wire, by node index (nil: not connected).
+    private var peers: [Wire?] = []
     private var queue = DeliveryQueue()
 
     private struct Wire {
         let peer: Int
-        let latency: Duration
+        /// Latency in nanoseconds.
+        let latency: Int64
         /// Nanoseconds per byte on the wire (10 bits per byte), or 0 for no pacing.
         let nanosPerByte: Int64
     }
@@ -36,6 +38,7 @@ public final class VirtualNetwork {
     public func add<E: LinkEndpoint>(_ endpoint: E, onOutput: @escaping (E.Output) -> Void = { _ in }) -> NodeID {
         let node = EndpointNode(endpoint: endpoint, onOutput: onOutput)
         nodes.append(node)
+        peers.append(nil)
         return NodeID(index: nodes.count - 1)
     }
 
@@ -44,6 +47,7 @@ public final class VirtualNetwork {
     @discardableResult
     public func addTimer(deadline: @escaping () -> MonotonicInstant?, tick: @escaping (MonotonicInstant) -> Void) -> NodeID {
         nodes.append(TimerNode(deadline: deadline, tick: tick))
+        peers.append(nil)
         return NodeID(index: nodes.count - 1)
     }
 
@@ -51,8 +55,8 @@ public final class VirtualNetwork {
     /// bytes as a serial line would (10 bits per byte); nil delivers after `latency` only.
     public func connect(_ a: NodeID, _ b: NodeID, latency: Duration = .zero, bitsPerSecond: Int? = nil) {
         let perByte = bitsPerSecond.map { Int64(10_000_000_000 / max($0, 1)) } ?? 0
-        peers[a.index] = Wire(peer: b.index, latency: latency, nanosPerByte: perByte)
-        peers[b.index] = Wire(peer: a.index, latency: latency, nanosPerByte: perByte)
+        peers[a.index] = Wire(peer: b.index, latency: latency.nanoseconds, nanosPerByte: perByte)
+        peers[b.index] = Wire(peer: a.index, latency: latency.nanoseconds, nanosPerByte: perByte)
         let now = clock.now()
         nodes[a.index].linkUp(at: now, network: self, from: a.index)
         nodes[b.index].linkUp(at: now, network: self, from: b.index)
@@ -109,10 +113,10 @@ public final class VirtualNetwork {
 
     /// Called by nodes to put bytes on their wire.
     fileprivate func transmit(_ frames: [[UInt8]], from index: Int, at now: MonotonicInstant) {
-        guard let wire = peers[index] else { return }
-        var time = now + wire.latency
+        guard !frames.isEmpty, let wire = peers[index] else { return }
+        var time = MonotonicInstant(nanoseconds: now.nanoseconds + wire.latency)
         for frame in frames {
-            if wire.nanosPerByte > 0 { time = time + .nanoseconds(wire.nanosPerByte * Int64(frame.count)) }
+            if wire.nanosPerByte > 0 { time = MonotonicInstant(nanoseconds: time.nanoseconds + wire.nanosPerByte * Int64(frame.count)) }
             queue.insert(Delivery(time: max(time, now), target: wire.peer, bytes: frame))
         }
     }
@@ -129,15 +133,21 @@ private class AnyNode {
 }
 
 private final class EndpointNode<E: LinkEndpoint>: AnyNode {
-    var endpoint: E
+    private(set) var endpoint: E
     let onOutput: (E.Output) -> Void
+    /// `endpoint.nextDeadline`, read again after every call that can change the endpoint (they all go
+    /// through `perform`): the network reads every node's deadline after every event, and some
+    /// endpoints compute theirs (the simulated New Era pump converts decimal settings), so reading it
+    /// once per change keeps long virtual sessions fast.
+    private var cachedDeadline: MonotonicInstant?
 
     init(endpoint: E, onOutput: @escaping (E.Output) -> Void) {
         self.endpoint = endpoint
         self.onOutput = onOutput
+        cachedDeadline = endpoint.nextDeadline
     }
 
-    override var deadline: MonotonicInstant? { endpoint.nextDeadline }
+    override var deadline: MonotonicInstant? { cachedDeadline }
 
     private func apply(_ effects: EndpointEffects<E.Output>, network: VirtualNetwork, from index: Int, at now: MonotonicInstant) {
         network.transmit(effects.outgoing, from: index, at: now)
@@ -147,6 +157,7 @@ private final class EndpointNode<E: LinkEndpoint>: AnyNode {
     func perform<R>(at now: MonotonicInstant, network: VirtualNetwork, from index: Int, _ body: (inout E, MonotonicInstant, inout EndpointEffects<E.Output>) -> R) -> R {
         var effects = EndpointEffects<E.Output>()
         let result = body(&endpoint, now, &effects)
+        cachedDeadline = endpoint.nextDeadline
         apply(effects, network: network, from: index, at: now)
         return result
     }

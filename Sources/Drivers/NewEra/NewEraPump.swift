@@ -80,9 +80,7 @@ public final class NewEraPump: InfusionPump {
         logger[metadataKey: "pump"] = "\(name)"
         let router = Router(continuation: continuation, logger: logger)
         self.router = router
-        let stop = NewEra.CommandPacket(address: configuration.address, .stop)
-        safeStopFrame = (try? NewEra.Framing.safePacket(stop)) ?? []
-        basicStopFrame = NewEra.Framing.basicCommand(stop)
+        (safeStopFrame, basicStopFrame) = Self.stopFrames(address: configuration.address)
         host = makeRunner(NewEraSession(configuration: configuration), { router.handle($0) })
     }
 
@@ -149,11 +147,7 @@ public final class NewEraPump: InfusionPump {
 
     /// `VOL`: the volume to infuse in mL (µL below 10 mL, for resolution), rounded down to 4 digits.
     public func setVolumeToInfuse(_ volume: Volume) async -> PumpCommandOutcome<Rounded<Volume>> {
-        let unit: NewEra.VolumeUnit = volume < Volume(10, .millilitres) ? .microlitres : .millilitres
-        let rounded = volume.roundedDown(significantDigits: 4, maxFractionDigits: 3, in: unit.volumeUnit)
-        guard volume.canonicalValue.isFinite, volume.canonicalValue >= 0,
-              let number = NewEra.Number.roundingDown(rounded.actual.value(in: unit.volumeUnit))
-        else {
+        guard case let (number, unit)? = Self.volumeSetting(for: volume) else {
             return .refused(PumpRefusal(code: "volume", description:
                 "volume \(volume) cannot be sent to a New Era pump: it must be 0…9999 mL"))
         }
@@ -162,6 +156,19 @@ public final class NewEraPump: InfusionPump {
             return .confirmed(Rounded(requested: volume, actual: confirmed.volume))
         case let other: return Self.unexpected(other)
         }
+    }
+
+    /// The `VOL` setting for `volume`: µL below 10 mL (for resolution), mL above, rounded down (toward
+    /// less drug) to the pump's 4 significant digits. Nil when the volume is negative, not finite, or
+    /// beyond what the pump prints (9999 mL). Pure; any thread. Shared with hosts that run
+    /// `NewEraSession` themselves (the virtual-time session harness).
+    public static func volumeSetting(for volume: Volume) -> (NewEra.Number, NewEra.VolumeUnit)? {
+        let unit: NewEra.VolumeUnit = volume < Volume(10, .millilitres) ? .microlitres : .millilitres
+        let rounded = volume.roundedDown(significantDigits: 4, maxFractionDigits: 3, in: unit.volumeUnit)
+        guard volume.canonicalValue.isFinite, volume.canonicalValue >= 0,
+              let number = NewEra.Number.roundingDown(rounded.actual.value(in: unit.volumeUnit))
+        else { return nil }
+        return (number, unit)
     }
 
     /// `DIR INF` + `RUN`: confirmed when the pump reports infusing; clears latched alarms.
@@ -228,6 +235,14 @@ public final class NewEraPump: InfusionPump {
         } catch {
             return false
         }
+    }
+
+    /// The `STP` frames for the pump at `address`, encoded once: in safe framing (used while safe mode
+    /// is on) and in basic framing. Pure; any thread. Shared with hosts that run `NewEraSession`
+    /// themselves (the virtual-time session harness writes the same bytes as `sendStopNow()`).
+    public static func stopFrames(address: NewEra.Address) -> (safe: [UInt8], basic: [UInt8]) {
+        let stop = NewEra.CommandPacket(address: address, .stop)
+        return ((try? NewEra.Framing.safePacket(stop)) ?? [], NewEra.Framing.basicCommand(stop))
     }
 
     /// Stops the host thread and closes the link; outstanding calls end `.uncertain`.

@@ -28,8 +28,10 @@ public struct WorldModel: Sendable {
         guard let last = lastTime, now > last else { return patient.observation }
         let interval = now - last
         let delivered = max(.zero, totalDelivered - lastDelivered)
-        let mass = Dosing.deliveredDose(volume: delivered, concentration: concentration)
-        let rate = DoseRate.milligramsPerHour(interval.hours > 0 ? mass.milligrams / interval.hours : 0)
+        // mL × mg/mL in plain floating point: the patient model needs no exact decimals, and the exact
+        // product (`Dosing.deliveredDose`) costs microseconds at every coupling step of a long virtual session.
+        let milligrams = delivered.millilitres * concentration.milligramsPerMillilitre
+        let rate = DoseRate.milligramsPerHour(interval.hours > 0 ? milligrams / interval.hours : 0)
         patient.advance(by: interval, infusionRate: rate)
         return patient.observation
     }

@@ -128,13 +128,13 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
     /// The alarm waiting to be acknowledged.
     public private(set) var alarm: NewEra.Alarm?
     /// Syringe diameter, mm.
-    public private(set) var diameter: NewEra.Number
+    public private(set) var diameter: NewEra.Number { didSet { refreshDeliverySettings() } }
     /// The rate set.
-    public private(set) var rate: NewEra.RateSetting
+    public private(set) var rate: NewEra.RateSetting { didSet { refreshDeliverySettings() } }
     /// Volume to dispense per run (0 = no limit), in `volumeUnit`.
-    public private(set) var volumeTarget: NewEra.Number
+    public private(set) var volumeTarget: NewEra.Number { didSet { refreshDeliverySettings() } }
     /// Unit of `VOL` and `DIS`.
-    public private(set) var volumeUnit: NewEra.VolumeUnit = .millilitres
+    public private(set) var volumeUnit: NewEra.VolumeUnit = .millilitres { didSet { refreshDeliverySettings() } }
     /// Pumping direction.
     public private(set) var direction: NewEra.Direction = .infuse
     /// Infused counter (cleared by `CLD INF`), mL.
@@ -177,6 +177,12 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
     private var injected: [[UInt8]] = []
     private var injectedDue: MonotonicInstant?
     private var random: UInt64
+    /// The settings delivery is computed from, as plain numbers (mL/h, mL), worked out once per change of
+    /// setting: converting the exact decimal settings is costly, and delivery, deadlines and the shared
+    /// world read them many times a second (a 4-hour virtual session reads them millions of times).
+    private var settingRateMillilitresPerHour = 0.0
+    private var purgeRateMillilitresPerHour = 0.0
+    private var volumeTargetMillilitres = 0.0
 
     /// A pump that has just been powered up with `configuration`.
     public init(configuration: Configuration = Configuration()) {
@@ -193,6 +199,13 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
         alarm = configuration.powerUpAlarm ? .reset : nil
         random = configuration.seed == 0 ? 0x5EED : configuration.seed
         outgoing.reserveCapacity(256)
+        refreshDeliverySettings()
+    }
+
+    private mutating func refreshDeliverySettings() {
+        settingRateMillilitresPerHour = rate.volumeRate.value(in: .millilitresPerHour)
+        purgeRateMillilitresPerHour = limits.maximumRate.value(in: .millilitresPerHour)
+        volumeTargetMillilitres = volumeTarget.value * (volumeUnit == .microlitres ? 0.001 : 1)
     }
 
     /// The earliest of: the next paced byte, injected bytes, the watchdog, a delayed stall, and the
@@ -526,7 +539,7 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
     // MARK: Delivery
 
     private var rateMillilitresPerHour: Double {
-        prompt == .purging ? limits.maximumRate.value(in: .millilitresPerHour) : rate.volumeRate.value(in: .millilitresPerHour)
+        prompt == .purging ? purgeRateMillilitresPerHour : settingRateMillilitresPerHour
     }
 
     /// Millilitres the running program may still move before it must stop.
@@ -534,8 +547,7 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
         var remaining = direction == .withdraw && prompt == .withdrawing
             ? capacityMillilitres - contentsMillilitres : contentsMillilitres
         if prompt != .purging, volumeTarget.scaledValue > 0 {
-            let target = volumeTarget.value * (volumeUnit == .microlitres ? 0.001 : 1)
-            remaining = min(remaining, target - phaseDispensedMillilitres)
+            remaining = min(remaining, volumeTargetMillilitres - phaseDispensedMillilitres)
         }
         return max(0, remaining)
     }
