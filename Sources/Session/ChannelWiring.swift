@@ -59,7 +59,7 @@ public final class ChannelWiring: @unchecked Sendable {
     private let logger: Logger
     private let running = Atomic<Bool>(true)
     private let tasks = Mutex<[Task<Void, Never>]>([])
-    private let refusal = Mutex<RefusedPumpCommand?>(nil)
+    private let refusal = RefusalBox()
     private let commandStream: AsyncStream<DrainItem>
     private let commandContinuation: AsyncStream<DrainItem>.Continuation
 
@@ -143,9 +143,8 @@ public final class ChannelWiring: @unchecked Sendable {
             }
         }
         let stream = commandStream
-        let commandTask = Task { [refusal] in
-            await Self.execute(stream, pump: pump, logger: logger) { refused in refusal.withLock { $0 = refused } }
-        }
+        let refusal = self.refusal
+        let commandTask = Task { await Self.execute(stream, pump: pump, logger: logger) { refused in refusal.store(refused) } }
         let started: [Task<Void, Never>] = [oximeterTask, pumpTask, statusTask, commandTask]
         tasks.withLock { $0.append(contentsOf: started) }
         let thread = Thread { [self] in drainLoop() }
@@ -155,7 +154,7 @@ public final class ChannelWiring: @unchecked Sendable {
 
     /// The latest command the pump refused (with the driver's reason and what to do), for the operator's
     /// display; nil when none was refused. Any thread.
-    public var lastRefusal: RefusedPumpCommand? { refusal.withLock { $0 } }
+    public var lastRefusal: RefusedPumpCommand? { refusal.latest }
 
     /// Stops the drain thread and the tasks and removes the sample handler. Does not close the drivers.
     public func close() {
@@ -227,6 +226,13 @@ public final class ChannelWiring: @unchecked Sendable {
             }
         }
     }
+}
+
+/// The latest refusal, shared by the wiring and its command task.
+private final class RefusalBox: Sendable {
+    private let value = Mutex<RefusedPumpCommand?>(nil)
+    var latest: RefusedPumpCommand? { value.withLock { $0 } }
+    func store(_ refused: RefusedPumpCommand) { value.withLock { $0 = refused } }
 }
 
 /// A command the pump refused, as `ChannelWiring.lastRefusal` keeps it for the operator.

@@ -247,7 +247,7 @@ struct FreseniusPTYMessageTests {
             logs[slot] = PumpEventLog(pump.events)
         }
         let rig = Rig(sim: sim, rack: rack, pumps: pumps, logs: logs, clock: clock)
-        #expect(await eventually(.seconds(5)) { logs.values.allSatisfy(\.isConnected) }, "every module should connect")
+        #expect(await eventually(.seconds(5)) { logs.values.allSatisfy { $0.isConnected } }, "every module should connect")
         return rig
     }
 
@@ -379,8 +379,8 @@ struct FreseniusPTYMessageTests {
         #expect(refusal.code == "I;0E")
         #expect(await rig.pumps[1]?.status().value != nil)
         #expect(await rig.pumps[3]?.status().value != nil)
-        #expect(rig.logs[1]?.connections.map(\.state) == [.connected])
-        #expect(rig.logs[3]?.connections.map(\.state) == [.connected])
+        #expect(rig.logs[1]?.connections.map { $0.state } == [.connected])
+        #expect(rig.logs[3]?.connections.map { $0.state } == [.connected])
         #expect(rig.sim.inject("insert-module", "2") != nil)
         #expect(await eventually(.seconds(5)) { rig.logs[2]?.isConnected == true }, "the module should reconnect")
         #expect(await eventually(.seconds(5)) { rig.sim.read { $0.module(2)?.mode } == .remote })

@@ -19,7 +19,7 @@ struct RemoteStartRefusedTests {
     static let speed = 5.0
 
     final class Bedside {
-        let clock = ScaledClock(speed: RemoteStartRefusedTests.speed)
+        let clock: ScaledClock
         let rackSimulator: PTYHostedDevice<FreseniusSimulator>
         let oximeterSimulator: PTYHostedDevice<SimulatedNoninDF2>
         let rack: FreseniusRack
@@ -27,17 +27,16 @@ struct RemoteStartRefusedTests {
         let oximeter: any PulseOximeter
         let wiring: ChannelWiring
         let runner: SupervisorRunner
-        let decisions = DecisionRing(capacity: 8192)
+        let decisions: DecisionRing
         let limits: SupervisorLimits
 
         init() throws {
-            limits = SupervisorLimits(program: try Programs.ketamine())
+            let clock = ScaledClock(speed: RemoteStartRefusedTests.speed)
+            let limits = SupervisorLimits(program: try Programs.ketamine())
             let rackSimulator = PTYHostedDevice(device: FreseniusSimulator(configuration: .init(modules: 1)), role: .pump,
                                                 setup: HostedDeviceSetup(name: "pump0", clock: clock))
             let oximeterSimulator = PTYHostedDevice(device: SimulatedNoninDF2(), role: .oximeter,
                                                     setup: HostedDeviceSetup(name: "oximeter0", clock: clock))
-            self.rackSimulator = rackSimulator
-            self.oximeterSimulator = oximeterSimulator
             rackSimulator.start()
             oximeterSimulator.start()
             oximeterSimulator.observe(PatientObservation(
@@ -45,15 +44,26 @@ struct RemoteStartRefusedTests {
             _ = waitUntil(.seconds(2)) { rackSimulator.devicePath != nil && oximeterSimulator.devicePath != nil }
             let rackPath = try #require(rackSimulator.devicePath)
             let oximeterPath = try #require(oximeterSimulator.devicePath)
-            rack = FreseniusRack(name: "rack0", path: rackPath, configuration: FreseniusSessionConfiguration(modules: [1]), clock: clock)
-            pump = try #require(rack.pump(slot: 1))
-            oximeter = makePulseOximeter(protocol: .noninDF2, path: oximeterPath, clock: clock)
-            wiring = try ChannelWiring(pump: pump, oximeter: oximeter, statusInterval: .milliseconds(200))  // 1 s of pump time
+            let rack = FreseniusRack(name: "rack0", path: rackPath, configuration: FreseniusSessionConfiguration(modules: [1]), clock: clock)
+            let pump = try #require(rack.pump(slot: 1))
+            let oximeter = makePulseOximeter(protocol: .noninDF2, path: oximeterPath, clock: clock)
+            let wiring = try ChannelWiring(pump: pump, oximeter: oximeter, statusInterval: .milliseconds(200))  // 1 s of pump time
+            let decisions = DecisionRing(capacity: 8192)
             let configuration = ChannelConfiguration(channel: 0, limits: limits, pumpHasWatchdog: pump.safety.stopsWhenControllerSilent)
-            runner = try SupervisorRunner(configuration: .init(period: .milliseconds(10), realTimePriority: nil, lockMemory: false),
-                                          channels: [wiring.channelSetup(configuration: configuration)], decisions: decisions, clock: clock)
+            let runner = try SupervisorRunner(configuration: .init(period: .milliseconds(10), realTimePriority: nil, lockMemory: false),
+                                              channels: [wiring.channelSetup(configuration: configuration)], decisions: decisions, clock: clock)
             wiring.connect(to: runner.channels[0])
             try runner.start()
+            self.clock = clock
+            self.limits = limits
+            self.rackSimulator = rackSimulator
+            self.oximeterSimulator = oximeterSimulator
+            self.rack = rack
+            self.pump = pump
+            self.oximeter = oximeter
+            self.wiring = wiring
+            self.decisions = decisions
+            self.runner = runner
         }
 
         var channel: RunnerChannel { runner.channels[0] }
