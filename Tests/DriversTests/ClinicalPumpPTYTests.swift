@@ -43,7 +43,7 @@ final class PTYSimulator<Device: SimulatedDevice>: Sendable {
 }
 
 /// Every event a pump published, in order (one consumer of its stream).
-final class PumpEventLog: Sendable {
+final class ClinicalEventLog: Sendable {
     let events: Shared<[PumpEvent]>
     private let task: Task<Void, Never>
 
@@ -91,12 +91,12 @@ struct AlarisPTYMessageTests {
 
     /// The simulator, the driver on the slave, its event log; the driver is connected and holds the lease.
     func connected(_ simulator: AlarisSimulator = AlarisSimulator()) async throws
-        -> (PTYSimulator<AlarisSimulator>, AlarisPump, PumpEventLog, ScaledClock)
+        -> (PTYSimulator<AlarisSimulator>, AlarisPump, ClinicalEventLog, ScaledClock)
     {
         let clock = ScaledClock(speed: Self.speed)
         let sim = try PTYSimulator(simulator, clock: clock)
         let pump = AlarisPump(name: "pump0", path: sim.path, clock: clock)
-        let log = PumpEventLog(pump.events)
+        let log = ClinicalEventLog(pump.events)
         #expect(await eventually(.seconds(5)) { log.isConnected }, "the Alaris driver should connect")
         #expect(await eventually(.seconds(5)) { sim.read { $0.remoteControl } }, "the driver should take the remote-control lease")
         return (sim, pump, log, clock)
@@ -224,7 +224,7 @@ struct FreseniusPTYMessageTests {
         let sim: PTYSimulator<FreseniusSimulator>
         let rack: FreseniusRack
         let pumps: [Int: FreseniusPump]
-        let logs: [Int: PumpEventLog]
+        let logs: [Int: ClinicalEventLog]
         let clock: ScaledClock
 
         func close() {
@@ -240,11 +240,11 @@ struct FreseniusPTYMessageTests {
         let slots = Array(1...modules)
         let rack = FreseniusRack(name: "rack0", path: sim.path, configuration: FreseniusSessionConfiguration(modules: slots), clock: clock)
         var pumps: [Int: FreseniusPump] = [:]
-        var logs: [Int: PumpEventLog] = [:]
+        var logs: [Int: ClinicalEventLog] = [:]
         for slot in slots {
             let pump = try #require(rack.pump(slot: slot))
             pumps[slot] = pump
-            logs[slot] = PumpEventLog(pump.events)
+            logs[slot] = ClinicalEventLog(pump.events)
         }
         let rig = Rig(sim: sim, rack: rack, pumps: pumps, logs: logs, clock: clock)
         #expect(await eventually(.seconds(5)) { logs.values.allSatisfy { $0.isConnected } }, "every module should connect")

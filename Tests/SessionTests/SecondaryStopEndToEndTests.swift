@@ -87,22 +87,35 @@ struct SecondaryStopEndToEndTests {
                                        statusInterval: .milliseconds(100))  // 1 s of scenario time
         defer { wiring.close() }
         let stopPath = RecordingStopPath(wiring.stopPath, clock: clock)
+        let decisions = DecisionRing(capacity: 8192)
+        var log: [String] = []
+        /// The decisions so far (mode changes, commands, refusals), for failure messages.
+        func history() -> String {
+            decisions.drain { event in
+                if event.modeBefore != event.modeAfter || event.command != nil || "\(event.kind)".contains("efused") {
+                    log.append("\(event.at) \(event.rule) \(event.kind) \(event.modeBefore)->\(event.modeAfter) \(event.command.map { "\($0)" } ?? "")")
+                }
+            }
+            return log.suffix(30).joined(separator: "\n")
+        }
         let configuration = ChannelConfiguration(channel: 0, limits: limits, pumpHasWatchdog: pump.safety.stopsWhenControllerSilent)
         let runner = try SupervisorRunner(
             configuration: .init(period: .milliseconds(10), realTimePriority: nil, lockMemory: false),
             channels: [ChannelSetup(configuration: configuration, stopPath: stopPath, commands: wiring.commands)],
-            decisions: DecisionRing(capacity: 8192), clock: clock)
+            decisions: decisions, clock: clock)
         let channel = runner.channels[0]
         wiring.connect(to: channel)
         try runner.start()
         defer { runner.stop() }
 
-        let started = waitUntil(.seconds(3), interval: .milliseconds(50)) {
+        // The patient's vitals keep coming (normal), and the operator presses start until the checks pass.
+        let started = waitUntil(.seconds(5), interval: .milliseconds(50)) {
+            observe(spo2: 97)
             if channel.mode == .idle { _ = channel.submit(.start) }
             return channel.mode == .checked || channel.mode == .infusing
         }
-        #expect(started, "the start checks should pass once both devices are up (mode \(channel.mode))")
-        #expect(waitUntil(.seconds(3)) { channel.mode == .infusing }, "the pump should confirm delivery (mode \(channel.mode))")
+        #expect(started, "the start checks should pass once both devices are up (mode \(channel.mode))\n\(history())")
+        #expect(waitUntil(.seconds(3)) { channel.mode == .infusing }, "the pump should confirm delivery (mode \(channel.mode))\n\(history())")
         #expect(simulatedPump.inspect { $0.prompt } == .infusing)
 
         // Every STP from now on is lost on the way to the pump.

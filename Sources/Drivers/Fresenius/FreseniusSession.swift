@@ -51,7 +51,8 @@ public enum FreseniusSessionOutput: Hashable, Sendable {
     /// The request `id` finished.
     case completed(id: UInt64, ClinicalPumpResult)
     /// Module `slot`'s link state changed: `.connected` once its session is open (DC, MO;2),
-    /// `.silent` when frames to it fail after all attempts or the keep-alive stops, `.disconnected`
+    /// `.silent` when frames to it fail after all attempts (cleared by its next good reply) or the
+    /// keep-alive stops (cleared when the session is reopened), `.disconnected`
     /// when the port closes or the module is not in the rack (bitmap, or error `0E`).
     case connection(slot: Int, DeviceConnection, at: MonotonicInstant)
     /// Module `slot`'s active alarms changed (pump alarms from `a`, `.remoteControlLost` while its
@@ -134,6 +135,10 @@ public struct FreseniusSession: LinkEndpoint {
         var published: PumpAlarms = []
         var connection: DeviceConnection = .disconnected
         var lastVolume: Volume?
+        /// When the counter was last seen to change (or first read): the run-state inference's reference.
+        var counterSince: MonotonicInstant?
+        /// The counter's last change was growth (delivery seen).
+        var growing = false
         var pausedByHost = false
     }
 
@@ -407,14 +412,13 @@ public struct FreseniusSession: LinkEndpoint {
             return
         }
         guard var job = current, reply.origin == job.address else { return }
-        // A good answer from this address: the link to it works.
+        // A good answer from this address: the link to it works (a module whose session is still open is
+        // connected again; one whose session lapsed reconnects through `DC`, `MO;2` first).
         if let slot = job.slot, modules[slot]?.commsFault == true {
-            modules[slot]?.commsFault = false
-            publishAlarms(slot, at: now, effects: &effects)
+            clearCommsFault(slot, at: now, effects: &effects)
         } else if job.slot == nil {
             for slot in modules.keys.sorted() where modules[slot]?.commsFault == true {
-                modules[slot]?.commsFault = false
-                publishAlarms(slot, at: now, effects: &effects)
+                clearCommsFault(slot, at: now, effects: &effects)
             }
         }
         switch reply.body {
@@ -559,16 +563,33 @@ public struct FreseniusSession: LinkEndpoint {
             module.remote = false
             module.sessionLost = true
         }
+        // No public variable gives the run state: it is inferred from the pump's own volume counter.
         var state: PumpRunState = .unknown
         let rate = variables.rate
         let volume = variables.volumeInfused
-        if let volume, let last = module.lastVolume, volume > last {
+        if let volume, volume != module.lastVolume {
+            module.growing = module.lastVolume.map { volume > $0 } ?? false  // a first read or a reset is no growth
+            module.counterSince = now
+        }
+        if volume != nil, module.growing, module.counterSince == now {
             state = .infusing
             module.pausedByHost = false
         } else if rate == .zero {
             state = .stopped
         } else if module.pausedByHost {
             state = .paused
+        } else if let rate, volume != nil, let since = module.counterSince {
+            // The counter did not move at this read. At `rate` it advances one 0.001 mL step every
+            // `step`: unchanged for longer than three steps (and at least 1.5 s, a poll and a half) means
+            // the plunger is not moving; within that, a counter that was growing is still infusing and
+            // one that was not is not known yet.
+            let step = rate > .zero ? Duration.seconds(FreseniusVolume.resolution.millilitres / rate.millilitresPerHour * 3600) : .seconds(3600)
+            let window = max(.milliseconds(1500), step * 3)
+            if now - since > window {
+                state = .stopped
+            } else if module.growing {
+                state = .infusing
+            }
         }
         if let volume { module.lastVolume = volume }
         modules[slot] = module
@@ -624,6 +645,14 @@ public struct FreseniusSession: LinkEndpoint {
         guard modules[slot] != nil, set != modules[slot]?.published else { return }
         modules[slot]?.published = set
         effects.emit(.alarms(slot: slot, set, at: now))
+    }
+
+    private mutating func clearCommsFault(_ slot: Int, at now: MonotonicInstant, effects: inout EndpointEffects<Output>) {
+        modules[slot]?.commsFault = false
+        if let module = modules[slot], module.present, module.remote, !keepAliveLost {
+            setConnection(slot, .connected, at: now, effects: &effects)
+        }
+        publishAlarms(slot, at: now, effects: &effects)
     }
 
     private mutating func setConnection(_ slot: Int, _ state: DeviceConnection, at now: MonotonicInstant,
