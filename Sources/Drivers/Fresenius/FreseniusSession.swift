@@ -58,7 +58,7 @@ public enum FreseniusSessionOutput: Hashable, Sendable {
     /// Module `slot`'s active alarms changed (pump alarms from `a`, `.remoteControlLost` while its
     /// remote session is not known open, `.deviceFault` while frames to it fail after all attempts).
     case alarms(slot: Int, PumpAlarms, at: MonotonicInstant)
-    /// A status of module `slot`.
+    /// A status of module `slot`, from a read that carried both its rate and its volume counter.
     case status(slot: Int, PumpStatus)
     /// The base reported which slots are occupied.
     case modules(FreseniusModuleSet, at: MonotonicInstant)
@@ -139,6 +139,8 @@ public struct FreseniusSession: LinkEndpoint {
         var counterSince: MonotonicInstant?
         /// The counter's last change was growth (delivery seen).
         var growing = false
+        /// The state inferred at the last full read (rate and counter).
+        var inferred: PumpRunState = .unknown
         var pausedByHost = false
     }
 
@@ -581,20 +583,27 @@ public struct FreseniusSession: LinkEndpoint {
         } else if let rate, volume != nil, let since = module.counterSince {
             // The counter did not move at this read. At `rate` it advances one 0.001 mL step every
             // `step`: unchanged for longer than three steps (and at least 1.5 s, a poll and a half) means
-            // the plunger is not moving; within that, a counter that was growing is still infusing and
-            // one that was not is not known yet.
+            // the plunger is not moving. Within that, a counter that was growing is still infusing; a
+            // module known not to deliver at the previous full read, whose counter has not moved since,
+            // is still stopped (only a start at its keypad can change that, and the next growth shows it);
+            // otherwise it is not known yet.
             let step = rate > .zero ? Duration.seconds(FreseniusVolume.resolution.millilitres / rate.millilitresPerHour * 3600) : .seconds(3600)
             let window = max(.milliseconds(1500), step * 3)
             if now - since > window {
                 state = .stopped
             } else if module.growing {
                 state = .infusing
+            } else if module.inferred == .stopped || module.inferred == .paused {
+                state = .stopped
             }
         }
         if let volume { module.lastVolume = volume }
         modules[slot] = module
         publishAlarms(slot, at: now, effects: &effects)
-        guard rate != nil || volume != nil else { return nil }
+        // The run state needs both the rate and the counter: a partial read (the rate read back after `PR`,
+        // the counter after `RV`) publishes no status, rather than one whose state is unknown.
+        guard rate != nil, volume != nil else { return nil }
+        modules[slot]?.inferred = state
         let status = PumpStatus(receivedAt: now, state: state, rate: rate, volumeInfused: volume, alarms: module.published)
         effects.emit(.status(slot: slot, status))
         return status
