@@ -191,7 +191,7 @@ public final class ChannelWiring: @unchecked Sendable {
             case .confirmed: break
             case .refused(let refusal):
                 noteRefusal(RefusedPumpCommand(command: command, refusal: refusal))
-                if command == .start {
+                if command == .start, refusal.isNoRemoteStart {
                     logger.warning("\(pump.name): the pump refused a remote start: \(refusal). The channel stays 'checked' with the rate set: start the infusion at the pump; the supervisor confirms delivery from the pump's reported state and stops with a rate-mismatch alarm if it does not infuse at the commanded rate in time")
                 } else {
                     logger.error("\(pump.name): the pump refused to \(what): \(refusal)")

@@ -207,9 +207,10 @@ struct AlarisPTYMessageTests {
         guard case .uncertain = await pump.status() else { Issue.record("a status through a bad-CRC storm should be uncertain"); return }
         // Two attempts of 0.5 s each, possibly queued behind one lease exchange (also 2 × 0.5 s): bounded.
         // Timed by the driver's own stamp on the alarm (pump time).
+        #expect(await eventually(.seconds(5)) { log.first(.deviceFault, since: before) != nil })  // events arrive through a stream
         let fault = try #require(log.first(.deviceFault, since: before), "a technical alarm should follow the failed attempts")
         #expect(fault - before <= .seconds(2), "gave up after \(fault - before)")
-        #expect(log.connections.contains { $0.at >= before && $0.state == .silent })
+        #expect(await eventually(.seconds(5)) { log.connections.contains { $0.at >= before && $0.state == .silent } })
         // Good replies again: the alarm clears and the link is connected.
         #expect(await eventually(.seconds(5)) { log.alarms.last.map { !$0.set.contains(.deviceFault) } == true && log.isConnected })
         #expect(await pump.status().value != nil)
@@ -346,9 +347,10 @@ struct FreseniusPTYMessageTests {
         guard case .uncertain = await one.status() else { Issue.record("a status through a NAK storm should be uncertain"); return }
         // 3 sends, each NAKed at once: bounded by 3 reply time-outs (1 s each) plus one request ahead of it.
         // Timed by the driver's own stamp on the alarm (rack time).
+        #expect(await eventually(.seconds(5)) { rig.logs[1]?.first(.deviceFault, since: before) != nil })  // events arrive through a stream
         let fault = try #require(rig.logs[1]?.first(.deviceFault, since: before), "a technical alarm should follow the NAKs")
         #expect(fault - before <= .seconds(4), "gave up after \(fault - before)")
-        #expect(rig.logs[1]?.connections.contains { $0.at >= before && $0.state == .silent } == true)
+        #expect(await eventually(.seconds(5)) { rig.logs[1]?.connections.contains { $0.at >= before && $0.state == .silent } == true })
         #expect(await eventually(.seconds(5)) { rig.logs[1]?.alarms.last.map { $0.set.isEmpty } == true && rig.logs[1]?.isConnected == true })
         #expect(await one.status().value != nil)
     }

@@ -95,6 +95,7 @@ struct RemoteStartRefusedTests {
         #expect(waitUntil(.seconds(3)) { bedside.wiring.lastRefusal?.command == .start }, "the wiring should keep the refused start")
         let refusal = try #require(bedside.wiring.lastRefusal)
         #expect(refusal.refusal.code == "no-start-command")
+        #expect(refusal.refusal.isNoRemoteStart)
         #expect(refusal.refusal.description.contains("keypad"), "the refusal should say to start at the pump: \(refusal.refusal.description)")
         // The rate is set (PR) before the start was refused; nothing infuses yet, and the channel waits.
         let commanded = bedside.limits.maintenanceRate.millilitresPerHour

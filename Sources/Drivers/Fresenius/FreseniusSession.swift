@@ -248,7 +248,7 @@ public struct FreseniusSession: LinkEndpoint {
             }
         case .start:
             effects.emit(.completed(id: id, .refused(PumpRefusal(
-                code: "no-start-command",
+                code: PumpRefusal.noRemoteStartCode,
                 description: "no public Fresenius Base A/Agilia source gives a remote start command (infupy has none): start the infusion at the pump's keypad; this driver then sets the rate (PR), reads it back and stops it (PO)"))))
             return
         case .stop: job.steps = [.pause, .readVariables(Self.statusFlags)]
