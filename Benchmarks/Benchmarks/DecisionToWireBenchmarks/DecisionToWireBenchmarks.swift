@@ -192,6 +192,9 @@ final class Rig: @unchecked Sendable {
     let runner: SupervisorRunner
     let decisions: DecisionRing
     var failures = 0
+    /// Every measured value, for exact percentiles at the end (the text report stops at p99).
+    var decisionToWire: [Int] = []
+    var stopCalls: [Int] = []
 
     init?(channels count: Int, oximeterSpeed: Double, program: ValidatedProgram) {
         var benches: [Bench] = []
@@ -254,7 +257,21 @@ final class Rig: @unchecked Sendable {
         let statistics = runner.counters.snapshot()
         FileHandle.standardError.write(Data(("\(benches.count) channel(s): \(failures) failed cycle(s); runner worst wake-up lateness "
             + "\(statistics.worstWakeLateness), worst tick \(statistics.worstTickDuration), overruns \(statistics.overruns), "
-            + "stop frames \(statistics.stopFramesWritten)\n").utf8))
+            + "stop frames \(statistics.stopFramesWritten)\n"
+            + "\(benches.count) channel(s) decision to wire: \(Self.percentiles(decisionToWire))\n"
+            + "\(benches.count) channel(s) stop path call: \(Self.percentiles(stopCalls))\n").utf8))
+    }
+
+    /// p50, p90, p99, p99.9 and max of `values` (ns), in µs, with the count (nearest-rank percentiles).
+    static func percentiles(_ values: [Int]) -> String {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return "no samples" }
+        func rank(_ p: Double) -> String {
+            let index = min(sorted.count - 1, max(0, Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1))
+            return String(format: "%.1f", Double(sorted[index]) / 1000)
+        }
+        return "p50 \(rank(50)) µs, p90 \(rank(90)) µs, p99 \(rank(99)) µs, p99.9 \(rank(99.9)) µs, "
+            + "max \(String(format: "%.1f", Double(sorted[sorted.count - 1]) / 1000)) µs, samples \(sorted.count)"
     }
 }
 
@@ -281,6 +298,8 @@ let benchmarks: @Sendable () -> Void = {
                               for figure in figures {
                                   benchmark.measurement(latency, figure.decisionToWire)
                                   benchmark.measurement(stopCall, figure.stopCall)
+                                  rig.decisionToWire.append(figure.decisionToWire)
+                                  rig.stopCalls.append(figure.stopCall)
                               }
                           }
                       }
