@@ -24,7 +24,12 @@ import Synchronization
 /// - `commands` is the `PumpCommandMailbox` the supervisor fills with starts and rate changes; a drain
 ///   thread (woken by the mailbox's eventfd) hands them, in order, to one task that calls
 ///   `setVolumeToInfuse`/`setRate`/`start` and logs outcomes that are not confirmed (the supervisor
-///   judges delivery from the reported status, never from these outcomes).
+///   judges delivery from the reported status, never from these outcomes). A refused command is also
+///   kept in `lastRefusal` for the operator's display. A family without a remote start (Fresenius Base
+///   A/Agilia) refuses `start` with what to do: the channel then stays `checked` with the rate set, the
+///   operator starts the infusion at the pump, and the supervisor confirms delivery from the pump's
+///   reported state; if the pump does not infuse at the commanded rate within the profile's
+///   rate-mismatch hold, the supervisor raises the rate-mismatch alarm and latches a stop.
 /// - A status task asks the pump for a full snapshot (`pump.status()`: state, rate, volume counter) every
 ///   `statusInterval` and right after each start or rate change, so the supervisor can compare the
 ///   commanded and reported rate and count the dose from the pump's own counter (drivers' keep-alive
@@ -54,6 +59,7 @@ public final class ChannelWiring: @unchecked Sendable {
     private let logger: Logger
     private let running = Atomic<Bool>(true)
     private let tasks = Mutex<[Task<Void, Never>]>([])
+    private let refusal = RefusalBox()
     private let commandStream: AsyncStream<DrainItem>
     private let commandContinuation: AsyncStream<DrainItem>.Continuation
 
@@ -137,13 +143,18 @@ public final class ChannelWiring: @unchecked Sendable {
             }
         }
         let stream = commandStream
-        let commandTask = Task { await Self.execute(stream, pump: pump, logger: logger) }
+        let refusal = self.refusal
+        let commandTask = Task { await Self.execute(stream, pump: pump, logger: logger) { refused in refusal.store(refused) } }
         let started: [Task<Void, Never>] = [oximeterTask, pumpTask, statusTask, commandTask]
         tasks.withLock { $0.append(contentsOf: started) }
         let thread = Thread { [self] in drainLoop() }
         thread.name = "session-commands \(pump.name)"
         thread.start()
     }
+
+    /// The latest command the pump refused (with the driver's reason and what to do), for the operator's
+    /// display; nil when none was refused. Any thread.
+    public var lastRefusal: RefusedPumpCommand? { refusal.latest }
 
     /// Stops the drain thread and the tasks and removes the sample handler. Does not close the drivers.
     public func close() {
@@ -173,7 +184,22 @@ public final class ChannelWiring: @unchecked Sendable {
         }
     }
 
-    private static func execute(_ stream: AsyncStream<DrainItem>, pump: any InfusionPump, logger: Logger) async {
+    private static func execute(_ stream: AsyncStream<DrainItem>, pump: any InfusionPump, logger: Logger,
+                                noteRefusal: @Sendable (RefusedPumpCommand) -> Void) async {
+        func report<T>(_ outcome: PumpCommandOutcome<T>, _ command: RefusedPumpCommand.Command, _ what: String) {
+            switch outcome {
+            case .confirmed: break
+            case .refused(let refusal):
+                noteRefusal(RefusedPumpCommand(command: command, refusal: refusal))
+                if command == .start, refusal.isNoRemoteStart {
+                    logger.warning("\(pump.name): the pump refused a remote start: \(refusal). The channel stays 'checked' with the rate set: start the infusion at the pump; the supervisor confirms delivery from the pump's reported state and stops with a rate-mismatch alarm if it does not infuse at the commanded rate in time")
+                } else {
+                    logger.error("\(pump.name): the pump refused to \(what): \(refusal)")
+                }
+            case .uncertain(let reason):
+                logger.warning("\(pump.name): \(what): uncertain (\(reason)); the supervisor judges from the reported status")
+            }
+        }
         for await item in stream {
             switch item {
             case .secondaryStop:
@@ -187,12 +213,12 @@ public final class ChannelWiring: @unchecked Sendable {
             case .command(let timed):
                 switch timed.command {
                 case let .start(rate, volumeLimit):
-                    report(await pump.setVolumeToInfuse(volumeLimit), "set the volume limit to \(volumeLimit)", pump, logger)
-                    report(await pump.setRate(rate), "set the rate to \(rate)", pump, logger)
-                    report(await pump.start(), "start", pump, logger)
+                    report(await pump.setVolumeToInfuse(volumeLimit), .setVolumeToInfuse, "set the volume limit to \(volumeLimit)")
+                    report(await pump.setRate(rate), .setRate, "set the rate to \(rate)")
+                    report(await pump.start(), .start, "start")
                     _ = await pump.status()
                 case .setRate(let rate):
-                    report(await pump.setRate(rate), "set the rate to \(rate)", pump, logger)
+                    report(await pump.setRate(rate), .setRate, "set the rate to \(rate)")
                     _ = await pump.status()
                 case .stop, .secondaryStop:
                     break  // urgent commands never come through the mailbox (PumpStopPath)
@@ -200,13 +226,36 @@ public final class ChannelWiring: @unchecked Sendable {
             }
         }
     }
+}
 
-    private static func report<T>(_ outcome: PumpCommandOutcome<T>, _ what: String, _ pump: any InfusionPump, _ logger: Logger) {
-        switch outcome {
-        case .confirmed: break
-        case .refused(let refusal): logger.error("\(pump.name): the pump refused to \(what): \(refusal)")
-        case .uncertain(let reason): logger.warning("\(pump.name): \(what): uncertain (\(reason)); the supervisor judges from the reported status")
-        }
+/// The latest refusal, shared by the wiring and its command task.
+private final class RefusalBox: Sendable {
+    private let value = Mutex<RefusedPumpCommand?>(nil)
+    var latest: RefusedPumpCommand? { value.withLock { $0 } }
+    func store(_ refused: RefusedPumpCommand) { value.withLock { $0 = refused } }
+}
+
+/// A command the pump refused, as `ChannelWiring.lastRefusal` keeps it for the operator.
+public struct RefusedPumpCommand: Hashable, Sendable {
+    /// Which of the wiring's commands.
+    public enum Command: String, Hashable, Sendable {
+        /// `setVolumeToInfuse` (the volume limit of a start).
+        case setVolumeToInfuse = "set volume limit"
+        /// `setRate` (of a start or a titration).
+        case setRate = "set rate"
+        /// `start`.
+        case start
+    }
+
+    /// The refused command.
+    public let command: Command
+    /// The driver's reason: the device's code and what to do.
+    public let refusal: PumpRefusal
+
+    /// A refusal of `command` for `refusal`.
+    public init(command: Command, refusal: PumpRefusal) {
+        self.command = command
+        self.refusal = refusal
     }
 }
 

@@ -176,6 +176,7 @@ struct FreseniusDriverVirtualTests {
         #expect(h.connections(slot: 1).contains { $0.1 == .silent })
         h.network.run(for: .seconds(4))
         #expect(h.alarms(slot: 1).last?.1.isEmpty == true)
+        #expect(h.connections(slot: 1).last?.1 == .connected, "the module answers again: connected, not left silent")
         let after = try #require(h.run(.status)?.0)
         guard case .status = after else { Issue.record("after the storm: \(after)"); return }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import InfusionCore
 import Logging
+import Synchronization
 
 /// Runs one `LinkEndpoint` over a real link on real threads: link events feed the endpoint as they
 /// arrive (on the link's delivery thread), a timer thread calls `tick` at the endpoint's deadlines
@@ -29,13 +30,20 @@ public final class EndpointHost<Endpoint: LinkEndpoint>: @unchecked Sendable {
     // Guarded by `condition`.
     private let condition = NSCondition()
     private var endpoint: Endpoint
-    private var link: (any ByteLink)?
+    private var link: (any ByteLink)? {
+        didSet { fastLink.withLock { $0 = link } }
+    }
     private var generation = 0
     private var reconnectAt: MonotonicInstant?
     private var running = false
     private var stopped = false
     private var lastOpenError: DeviceIOError?
     private var holdDisconnected = false
+
+    // A copy of `link` for `currentLink` (the supervisor's stop path): its lock is held only to copy one
+    // reference, never while the endpoint decodes, ticks or a link is opened, so a stop never waits for
+    // the host's own work (or for a host thread preempted while holding `condition`).
+    private let fastLink = Mutex<(any ByteLink)?>(nil)
 
     // Keeps effects in production order across threads; recursive so `onOutput` may call `perform`.
     private let delivery = NSRecursiveLock()
@@ -141,11 +149,10 @@ public final class EndpointHost<Endpoint: LinkEndpoint>: @unchecked Sendable {
     }
 
     /// The link currently open, if any: for a fast path that writes a pre-encoded frame directly
-    /// (the supervisor's stop). Nil while disconnected.
+    /// (the supervisor's stop). Nil while disconnected. Does not take the host's lock (which is held
+    /// while the endpoint works): only a small lock held for the copy of one reference. Any thread.
     public var currentLink: (any ByteLink)? {
-        condition.lock()
-        defer { condition.unlock() }
-        return link
+        fastLink.withLock { $0 }
     }
 
     /// True while a link is open.

@@ -51,13 +51,14 @@ public enum FreseniusSessionOutput: Hashable, Sendable {
     /// The request `id` finished.
     case completed(id: UInt64, ClinicalPumpResult)
     /// Module `slot`'s link state changed: `.connected` once its session is open (DC, MO;2),
-    /// `.silent` when frames to it fail after all attempts or the keep-alive stops, `.disconnected`
+    /// `.silent` when frames to it fail after all attempts (cleared by its next good reply) or the
+    /// keep-alive stops (cleared when the session is reopened), `.disconnected`
     /// when the port closes or the module is not in the rack (bitmap, or error `0E`).
     case connection(slot: Int, DeviceConnection, at: MonotonicInstant)
     /// Module `slot`'s active alarms changed (pump alarms from `a`, `.remoteControlLost` while its
     /// remote session is not known open, `.deviceFault` while frames to it fail after all attempts).
     case alarms(slot: Int, PumpAlarms, at: MonotonicInstant)
-    /// A status of module `slot`.
+    /// A status of module `slot`, from a read that carried both its rate and its volume counter.
     case status(slot: Int, PumpStatus)
     /// The base reported which slots are occupied.
     case modules(FreseniusModuleSet, at: MonotonicInstant)
@@ -134,6 +135,12 @@ public struct FreseniusSession: LinkEndpoint {
         var published: PumpAlarms = []
         var connection: DeviceConnection = .disconnected
         var lastVolume: Volume?
+        /// When the counter was last seen to change (or first read): the run-state inference's reference.
+        var counterSince: MonotonicInstant?
+        /// The counter's last change was growth (delivery seen).
+        var growing = false
+        /// The state inferred at the last full read (rate and counter).
+        var inferred: PumpRunState = .unknown
         var pausedByHost = false
     }
 
@@ -241,7 +248,7 @@ public struct FreseniusSession: LinkEndpoint {
             }
         case .start:
             effects.emit(.completed(id: id, .refused(PumpRefusal(
-                code: "no-start-command",
+                code: PumpRefusal.noRemoteStartCode,
                 description: "no public Fresenius Base A/Agilia source gives a remote start command (infupy has none): start the infusion at the pump's keypad; this driver then sets the rate (PR), reads it back and stops it (PO)"))))
             return
         case .stop: job.steps = [.pause, .readVariables(Self.statusFlags)]
@@ -407,14 +414,13 @@ public struct FreseniusSession: LinkEndpoint {
             return
         }
         guard var job = current, reply.origin == job.address else { return }
-        // A good answer from this address: the link to it works.
+        // A good answer from this address: the link to it works (a module whose session is still open is
+        // connected again; one whose session lapsed reconnects through `DC`, `MO;2` first).
         if let slot = job.slot, modules[slot]?.commsFault == true {
-            modules[slot]?.commsFault = false
-            publishAlarms(slot, at: now, effects: &effects)
+            clearCommsFault(slot, at: now, effects: &effects)
         } else if job.slot == nil {
             for slot in modules.keys.sorted() where modules[slot]?.commsFault == true {
-                modules[slot]?.commsFault = false
-                publishAlarms(slot, at: now, effects: &effects)
+                clearCommsFault(slot, at: now, effects: &effects)
             }
         }
         switch reply.body {
@@ -559,21 +565,45 @@ public struct FreseniusSession: LinkEndpoint {
             module.remote = false
             module.sessionLost = true
         }
+        // No public variable gives the run state: it is inferred from the pump's own volume counter.
         var state: PumpRunState = .unknown
         let rate = variables.rate
         let volume = variables.volumeInfused
-        if let volume, let last = module.lastVolume, volume > last {
+        if let volume, volume != module.lastVolume {
+            module.growing = module.lastVolume.map { volume > $0 } ?? false  // a first read or a reset is no growth
+            module.counterSince = now
+        }
+        if volume != nil, module.growing, module.counterSince == now {
             state = .infusing
             module.pausedByHost = false
         } else if rate == .zero {
             state = .stopped
         } else if module.pausedByHost {
             state = .paused
+        } else if let rate, volume != nil, let since = module.counterSince {
+            // The counter did not move at this read. At `rate` it advances one 0.001 mL step every
+            // `step`: unchanged for longer than three steps (and at least 1.5 s, a poll and a half) means
+            // the plunger is not moving. Within that, a counter that was growing is still infusing; a
+            // module known not to deliver at the previous full read, whose counter has not moved since,
+            // is still stopped (only a start at its keypad can change that, and the next growth shows it);
+            // otherwise it is not known yet.
+            let step = rate > .zero ? Duration.seconds(FreseniusVolume.resolution.millilitres / rate.millilitresPerHour * 3600) : .seconds(3600)
+            let window = max(.milliseconds(1500), step * 3)
+            if now - since > window {
+                state = .stopped
+            } else if module.growing {
+                state = .infusing
+            } else if module.inferred == .stopped || module.inferred == .paused {
+                state = .stopped
+            }
         }
         if let volume { module.lastVolume = volume }
         modules[slot] = module
         publishAlarms(slot, at: now, effects: &effects)
-        guard rate != nil || volume != nil else { return nil }
+        // The run state needs both the rate and the counter: a partial read (the rate read back after `PR`,
+        // the counter after `RV`) publishes no status, rather than one whose state is unknown.
+        guard rate != nil, volume != nil else { return nil }
+        modules[slot]?.inferred = state
         let status = PumpStatus(receivedAt: now, state: state, rate: rate, volumeInfused: volume, alarms: module.published)
         effects.emit(.status(slot: slot, status))
         return status
@@ -624,6 +654,14 @@ public struct FreseniusSession: LinkEndpoint {
         guard modules[slot] != nil, set != modules[slot]?.published else { return }
         modules[slot]?.published = set
         effects.emit(.alarms(slot: slot, set, at: now))
+    }
+
+    private mutating func clearCommsFault(_ slot: Int, at now: MonotonicInstant, effects: inout EndpointEffects<Output>) {
+        modules[slot]?.commsFault = false
+        if let module = modules[slot], module.present, module.remote, !keepAliveLost {
+            setConnection(slot, .connected, at: now, effects: &effects)
+        }
+        publishAlarms(slot, at: now, effects: &effects)
     }
 
     private mutating func setConnection(_ slot: Int, _ state: DeviceConnection, at now: MonotonicInstant,

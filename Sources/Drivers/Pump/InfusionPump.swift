@@ -48,6 +48,13 @@ public struct PumpRefusal: Error, Hashable, Sendable, CustomStringConvertible {
         self.code = code
         self.description = description
     }
+
+    /// The code of a `start` refused because the family has no documented remote start (Fresenius Base
+    /// A/Agilia): the operator starts the infusion at the pump itself.
+    public static let noRemoteStartCode = "no-start-command"
+
+    /// True when this refuses a start because the family has no remote start (see `noRemoteStartCode`).
+    public var isNoRemoteStart: Bool { code == Self.noRemoteStartCode }
 }
 
 /// The outcome of a command sent to a pump (DESIGN.md principle 3: confirm, don't assume).

@@ -39,6 +39,7 @@ public struct FreseniusSimulator: SimulatedDevice, DeliveringDevice {
         "silence [10s]           no bytes at all (no replies, no ENQ) for the duration",
         "garbage [dur]           64 random bytes now; with a duration, noise instead of every reply",
         "nak-storm [5s]          every host frame answered NAK 2 (bad checksum) for the duration",
+        "corrupt-replies [N]     the next N replies (default 1) carry a wrong checksum; a host NAK gets the correct re-send",
         "keepalive-loss [5s]     the host's DC4 answers are lost for the duration (sessions lapse)",
         "remove-module N         pull module N out of the rack",
         "insert-module N         put module N back (new session needed)",
@@ -111,6 +112,9 @@ public struct FreseniusSimulator: SimulatedDevice, DeliveringDevice {
     private var lastReply: [UInt8]?
     private var replyResends = 0
     private var nakStormUntil: MonotonicInstant?
+    private var corruptReplies = 0
+    /// Host NAKs received (each answered by a re-send of the last reply, at most 3 times per reply).
+    public private(set) var naksReceived = 0
     private var dc4LostUntil: MonotonicInstant?
     private var line = ReplyLineFaults(seed: 0xF2E5_E1C5, mask: 0x7F)
     private var deliveredByRemovedModules: Volume = .zero
@@ -125,6 +129,10 @@ public struct FreseniusSimulator: SimulatedDevice, DeliveringDevice {
     public var totalVolumeDelivered: Volume {
         modules.reduce(deliveredByRemovedModules) { $0 + $1.drive.delivered }
     }
+
+    /// Spontaneous event frames (`DE`) sent, first sends and re-sends (an event not acknowledged is re-sent
+    /// every second, three sends at most).
+    public private(set) var eventFramesSent = 0
 
     /// The module in `slot` (1...5), if the rack has that slot.
     public func module(_ slot: Int) -> Module? { modules.indices.contains(slot - 1) ? modules[slot - 1] : nil }
@@ -171,6 +179,7 @@ public struct FreseniusSimulator: SimulatedDevice, DeliveringDevice {
             case .keepAlive, .acknowledgement:
                 break
             case .negativeAcknowledgement:
+                naksReceived += 1
                 if let reply = lastReply, replyResends < 3 {
                     replyResends += 1
                     emitBytes(reply, at: now, effects: &effects)
@@ -186,7 +195,13 @@ public struct FreseniusSimulator: SimulatedDevice, DeliveringDevice {
                 guard let reply = answer(frame, at: now, effects: &effects), let encoded = try? reply.frame() else { continue }
                 lastReply = encoded.bytes
                 replyResends = 0
-                emitReply(encoded.bytes, at: now, effects: &effects)
+                var bytes = encoded.bytes
+                if corruptReplies > 0, bytes.count >= 3 {
+                    // The last checksum digit replaced by another hex digit: framed, but the sum is wrong.
+                    corruptReplies -= 1
+                    bytes[bytes.count - 2] = bytes[bytes.count - 2] == UInt8(ascii: "0") ? UInt8(ascii: "1") : UInt8(ascii: "0")
+                }
+                emitReply(bytes, at: now, effects: &effects)
             }
         }
     }
@@ -208,6 +223,7 @@ public struct FreseniusSimulator: SimulatedDevice, DeliveringDevice {
                 continue
             }
             pending.sends += 1
+            eventFramesSent += 1
             pending.due = now + .seconds(1)
             modules[index].pendingEvent = pending
             emitReply(pending.frame, at: now, effects: &effects)
@@ -245,6 +261,14 @@ public struct FreseniusSimulator: SimulatedDevice, DeliveringDevice {
             let duration = try FaultArguments.duration(fault, default: .seconds(5))
             nakStormUntil = now + duration
             return "every host frame answered NAK 2 for \(duration)"
+        case "corrupt-replies":
+            var count = 1
+            if let text = fault.arguments.first {
+                guard let n = Int(text), (1...100).contains(n) else { throw FaultError("corrupt-replies: N must be 1…100 replies") }
+                count = n
+            }
+            corruptReplies = count
+            return "the next \(count) repl\(count == 1 ? "y carries" : "ies carry") a wrong checksum"
         case "keepalive-loss":
             let duration = try FaultArguments.duration(fault, default: .seconds(5))
             dc4LostUntil = now + duration

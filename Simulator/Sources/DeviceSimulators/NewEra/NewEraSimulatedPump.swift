@@ -46,6 +46,8 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
         "empty [VOLUME]    syringe (nearly) empty: VOLUME left (default 0 mL); stops at the end of travel, alarm S",
         "refill            syringe full again (plunger back at the start)",
         "silence [DUR]     the pump neither hears nor answers for DUR (default 10s); safe mode then times out",
+        "ignore-stop [DUR] for DUR (default 60s) every STP is lost as if garbled on the wire: no reply, no effect, "
+            + "and it does not feed the safe-mode watchdog; every other packet is obeyed",
         "garbage [N]       sends N random bytes (default 16) on the line",
         "power-reset       power interrupted: stops, alarm R until acknowledged (auto-alarm in safe mode)",
         "accuracy FACTOR   delivers FACTOR × what it is commanded and reports (94% or 0.94: 6 % short; 1: accurate)",
@@ -172,6 +174,7 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
     private var occlusionPending = false
     private var stallAt: MonotonicInstant?
     private var silentUntil: MonotonicInstant?
+    private var ignoreStopUntil: MonotonicInstant?
     private var outgoing: [UInt8] = []
     private var nextByteAt: MonotonicInstant?
     private var injected: [[UInt8]] = []
@@ -358,6 +361,18 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
             outgoing.removeAll(keepingCapacity: true)
             nextByteAt = nil
             return "silent for \(duration.humanReadable)"
+        case "ignore-stop":
+            let duration: Duration
+            if fault.arguments.isEmpty {
+                duration = .seconds(60)
+            } else {
+                guard let parsed = fault.duration else {
+                    throw FaultError("ignore-stop: cannot read \"\(fault.arguments[0])\" as a duration (e.g. 60s)")
+                }
+                duration = parsed
+            }
+            ignoreStopUntil = now + duration
+            return "STP commands lost for \(duration.humanReadable); safe mode still times out when the host goes silent"
         case "garbage":
             var count = 16
             if let text = fault.arguments.first {
@@ -411,6 +426,10 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
             effects.emit(.ignored(text + " (for address \(a))"))
             return
         default: break
+        }
+        if case .stop = packet.command, let until = ignoreStopUntil, now < until {
+            effects.emit(.ignored(text + " (ignore-stop fault: lost as if garbled)"))
+            return
         }
         effects.emit(.command(text, framing))
         lastValidPacketAt = now
