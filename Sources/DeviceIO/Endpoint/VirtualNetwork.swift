@@ -36,19 +36,14 @@ public final class VirtualNetwork {
     /// Adds a link endpoint; its outputs go to `onOutput` (called on the caller's thread, in order).
     @discardableResult
     public func add<E: LinkEndpoint>(_ endpoint: E, onOutput: @escaping (E.Output) -> Void = { _ in }) -> NodeID {
-        let node = EndpointNode(endpoint: endpoint, onOutput: onOutput)
-        nodes.append(node)
-        peers.append(nil)
-        return NodeID(index: nodes.count - 1)
+        addNode(EndpointNode(endpoint: endpoint, onOutput: onOutput))
     }
 
     /// Adds a timed participant that is not on a link (the safety supervisor, the virtual patient, a
     /// recorder): `deadline` is read after every event, and `tick` is called when it is due.
     @discardableResult
     public func addTimer(deadline: @escaping () -> MonotonicInstant?, tick: @escaping (MonotonicInstant) -> Void) -> NodeID {
-        nodes.append(TimerNode(deadline: deadline, tick: tick))
-        peers.append(nil)
-        return NodeID(index: nodes.count - 1)
+        addNode(TimerNode(deadline: deadline, tick: tick))
     }
 
     /// Connects two endpoints with a wire and brings the link up at both ends. `bitsPerSecond` paces
@@ -272,8 +267,10 @@ public final class VirtualEndpointRunner<E: LinkEndpoint>: EndpointRunner, @unch
 }
 
 extension VirtualNetwork {
+    /// Every participant joins here: one node and, at the same index, its (absent) wire.
     fileprivate func addNode(_ node: AnyNode) -> NodeID {
         nodes.append(node)
+        peers.append(nil)
         return NodeID(index: nodes.count - 1)
     }
 }
