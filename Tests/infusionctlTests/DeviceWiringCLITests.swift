@@ -145,10 +145,15 @@ struct DeviceWiringCLITests {
         for index in 0..<points {
             guard let line = cli.line(containing: "set point \(index + 1) of \(total):", onStandardError: true) else { break }
             // "... set the SpO2 simulator to SpO2 85 %, pulse 75 bpm ..."
-            let words = line.split(separator: " ").map(String.init)
-            guard let spo2 = words.lastIndex(of: "SpO2").flatMap({ words.indices.contains($0 + 1) ? words[$0 + 1] : nil }),
-                  let pulse = words.firstIndex(of: "pulse").flatMap({ words.indices.contains($0 + 1) ? words[$0 + 1] : nil }) else { break }
-            guard sim.control("oximeter0 spo2-sim \(spo2) \(pulse)", acknowledgedBy: "oximeter0: SpO2 simulator set to") else { break }
+            let words: [String] = line.split(separator: " ").map { String($0) }
+            guard let s = words.lastIndex(of: "SpO2"), s + 1 < words.count,
+                  let p = words.firstIndex(of: "pulse"), p + 1 < words.count else { break }
+            let spo2: String = words[s + 1], pulse: String = words[p + 1]
+            let command: String = "oximeter0 spo2-sim " + spo2 + " " + pulse
+            guard sim.control(command, acknowledgedBy: "oximeter0: SpO2 simulator set to") else {
+                Issue.record("infusion-sim did not acknowledge \(command) (from \"\(line)\"); its output:\n\(sim.tool.stdout.joined(separator: "\n"))\n\(sim.tool.stderr.joined(separator: "\n"))")
+                break
+            }
             if attended { cli.send("") }
             done += 1
         }
