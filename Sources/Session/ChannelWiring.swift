@@ -48,8 +48,9 @@ public final class ChannelWiring: @unchecked Sendable {
     public let oximeter: any PulseOximeter
     /// The supervisor's urgent path to the pump.
     public let stopPath: DriverStopPath
-    /// Where the supervisor queues starts and rate changes; drained by the wiring.
-    public let commands: PumpCommandMailbox
+    /// Where the supervisor queues starts and rate changes; drained by the wiring. Each command is
+    /// stamped with the stop count at its submission, so a stop decided after it cancels it.
+    public let commands: StopStampedMailbox
     /// How long the pump's own communication watchdog is armed for, when the family has one.
     public let watchdogTimeout: Duration
     /// How often (real time) the wiring asks the pump for a full status snapshot.
@@ -64,7 +65,7 @@ public final class ChannelWiring: @unchecked Sendable {
     private let commandContinuation: AsyncStream<DrainItem>.Continuation
 
     private enum DrainItem: Sendable {
-        case command(TimedPumpCommand)
+        case command(StampedPumpCommand)
         case secondaryStop
     }
 
@@ -82,8 +83,9 @@ public final class ChannelWiring: @unchecked Sendable {
         self.logger = logger
         let wakeup = try Wakeup()
         self.wakeup = wakeup
-        commands = PumpCommandMailbox(capacity: 64, wakeup: wakeup)
-        stopPath = DriverStopPath(pump: pump, wakeup: wakeup)
+        let stopPath = DriverStopPath(pump: pump, wakeup: wakeup)
+        self.stopPath = stopPath
+        commands = StopStampedMailbox(capacity: 64, stopPath: stopPath, wakeup: wakeup)
         (commandStream, commandContinuation) = AsyncStream.makeStream(of: DrainItem.self)
     }
 
@@ -144,7 +146,10 @@ public final class ChannelWiring: @unchecked Sendable {
         }
         let stream = commandStream
         let refusal = self.refusal
-        let commandTask = Task { await Self.execute(stream, pump: pump, logger: logger) { refused in refusal.store(refused) } }
+        let stopPath = self.stopPath
+        let commandTask = Task {
+            await Self.execute(stream, pump: pump, stopPath: stopPath, logger: logger) { refused in refusal.store(refused) }
+        }
         let started: [Task<Void, Never>] = [oximeterTask, pumpTask, statusTask, commandTask]
         tasks.withLock { $0.append(contentsOf: started) }
         let thread = Thread { [self] in drainLoop() }
@@ -184,8 +189,8 @@ public final class ChannelWiring: @unchecked Sendable {
         }
     }
 
-    private static func execute(_ stream: AsyncStream<DrainItem>, pump: any InfusionPump, logger: Logger,
-                                noteRefusal: @Sendable (RefusedPumpCommand) -> Void) async {
+    private static func execute(_ stream: AsyncStream<DrainItem>, pump: any InfusionPump, stopPath: DriverStopPath,
+                                logger: Logger, noteRefusal: @Sendable (RefusedPumpCommand) -> Void) async {
         func report<T>(_ outcome: PumpCommandOutcome<T>, _ command: RefusedPumpCommand.Command, _ what: String) {
             switch outcome {
             case .confirmed: break
@@ -210,14 +215,25 @@ public final class ChannelWiring: @unchecked Sendable {
                     logger.critical("\(pump.name): secondary stop requested, but this pump family has no communication watchdog: stop the pump by hand")
                 }
                 return
-            case .command(let timed):
-                switch timed.command {
+            case .command(let stamped):
+                // A stop the supervisor wrote after deciding this command overrides it: checked before
+                // every step, so a start in progress never reaches RUN once a stop has gone out.
+                func overridden(_ step: String) -> Bool {
+                    guard stopPath.stopsSent != stamped.stopsBefore else { return false }
+                    logger.warning("\(pump.name): not sending \(step): the supervisor stopped the pump after deciding \(stamped.command.command)")
+                    return true
+                }
+                switch stamped.command.command {
                 case let .start(rate, volumeLimit):
+                    if overridden("the volume limit") { continue }
                     report(await pump.setVolumeToInfuse(volumeLimit), .setVolumeToInfuse, "set the volume limit to \(volumeLimit)")
+                    if overridden("the rate") { continue }
                     report(await pump.setRate(rate), .setRate, "set the rate to \(rate)")
+                    if overridden("the start") { continue }
                     report(await pump.start(), .start, "start")
                     _ = await pump.status()
                 case .setRate(let rate):
+                    if overridden("the rate change") { continue }
                     report(await pump.setRate(rate), .setRate, "set the rate to \(rate)")
                     _ = await pump.status()
                 case .stop, .secondaryStop:
@@ -226,6 +242,45 @@ public final class ChannelWiring: @unchecked Sendable {
             }
         }
     }
+}
+
+/// A start or rate change with the number of stops the supervisor had written when it decided it.
+public struct StampedPumpCommand: Hashable, Sendable {
+    /// The command and when it was decided.
+    public let command: TimedPumpCommand
+    /// `DriverStopPath.stopsSent` at submission: a larger count later means a stop overrides it.
+    public let stopsBefore: Int
+}
+
+/// The wiring's `PumpCommandSink`: a bounded lock-free queue (like `PumpCommandMailbox`) whose entries
+/// carry the stop path's stop count read at submission. Submission and stop both run on the supervisor's
+/// thread, so the stamp orders each command exactly against every stop.
+///
+/// Threads: `submit` on the supervisor's thread (no allocation, no lock); `next` on the wiring's drain
+/// thread (the single consumer).
+public final class StopStampedMailbox: PumpCommandSink {
+    private let ring: SPSCRing<StampedPumpCommand>
+    private let stopPath: DriverStopPath
+    private let wakeup: Wakeup?
+
+    /// A mailbox for up to `capacity` commands stamped from `stopPath`; `wakeup` is signalled per submission.
+    public init(capacity: Int, stopPath: DriverStopPath, wakeup: Wakeup?) {
+        ring = SPSCRing(minimumCapacity: capacity)
+        self.stopPath = stopPath
+        self.wakeup = wakeup
+    }
+
+    /// Supervisor thread. Queues `command` with the current stop count.
+    public func submit(_ command: PumpCommand, at: MonotonicInstant) {
+        ring.push(StampedPumpCommand(command: TimedPumpCommand(command: command, at: at), stopsBefore: stopPath.stopsSent))
+        wakeup?.signal()
+    }
+
+    /// Drain thread. The oldest queued command, or nil.
+    public func next() -> StampedPumpCommand? { ring.pop() }
+
+    /// Commands dropped because the drain did not keep up.
+    public var dropped: Int { ring.dropped }
 }
 
 /// The latest refusal, shared by the wiring and its command task.

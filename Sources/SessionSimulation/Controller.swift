@@ -207,6 +207,10 @@ final class Controller {
                     writeStop()
                 }
             }
+            // As in ChannelWiring: a stop overrides every start or rate change decided before it that
+            // has not gone out yet (the request already in flight is followed by the stop frame).
+            commandQueue.removeAll()
+            commandSteps.removeAll { $0 != .status }
         } else {
             for command in output.commands { commandQueue.append(command) }
         }

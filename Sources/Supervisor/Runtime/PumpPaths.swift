@@ -79,6 +79,12 @@ public struct TimedPumpCommand: Hashable, Sendable {
     public let command: PumpCommand
     /// When the supervisor decided it.
     public let at: MonotonicInstant
+
+    /// `command`, decided at `at`.
+    public init(command: PumpCommand, at: MonotonicInstant) {
+        self.command = command
+        self.at = at
+    }
 }
 
 /// A `PumpStopPath` that writes a pre-encoded frame to a file descriptor with one `write(2)`. Useful as
