@@ -187,17 +187,26 @@ struct CalibratePumpCommand: AsyncParsableCommand {
     }
 
     private func writeReports(_ record: PumpCalibrationRecord) throws {
-        let folder = URL(fileURLWithPath: out)
-        let base = "calibration-\(record.pump.serialNumber)-\(record.id.uuidString.prefix(8).lowercased())"
-        do {
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            try CalibrationReport.html(record).write(to: folder.appendingPathComponent(base + ".html"), atomically: true, encoding: .utf8)
-            try CalibrationReport.samplesCSV(record).write(to: folder.appendingPathComponent(base + "-samples.csv"), atomically: true, encoding: .utf8)
-            try CalibrationReport.resultsCSV(record).write(to: folder.appendingPathComponent(base + "-results.csv"), atomically: true, encoding: .utf8)
-        } catch {
-            Output.error("the record is stored, but the report could not be written to \(out): \(error). Check the folder; reprint it later")
-            throw ExitCode.failure
+        try writeRecordFiles(into: out, base: "calibration-\(record.pump.serialNumber)-\(record.id.uuidString.prefix(8).lowercased())", [
+            (".html", CalibrationReport.html(record)),
+            ("-samples.csv", CalibrationReport.samplesCSV(record)),
+            ("-results.csv", CalibrationReport.resultsCSV(record)),
+        ])
+    }
+}
+
+/// Writes a stored record's report files (`base` + each suffix) into the folder `out`, creating it.
+/// The record is already stored: a failure says so, and exits with a failure status.
+func writeRecordFiles(into out: String, base: String, _ files: [(suffix: String, text: String)]) throws {
+    let folder = URL(fileURLWithPath: out)
+    do {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for file in files {
+            try file.text.write(to: folder.appendingPathComponent(base + file.suffix), atomically: true, encoding: .utf8)
         }
+    } catch {
+        Output.error("the record is stored, but the report could not be written to \(out): \(error). Check the folder; reprint it later")
+        throw ExitCode.failure
     }
 }
 

@@ -176,17 +176,11 @@ struct VerifyOximeterCommand: AsyncParsableCommand {
     }
 
     private func writeReports(_ record: OximeterVerificationRecord) throws {
-        let folder = URL(fileURLWithPath: out)
-        let base = "verification-\(record.oximeter.serialNumber)-\(record.id.uuidString.prefix(8).lowercased())"
-        do {
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            try CalibrationReport.html(record).write(to: folder.appendingPathComponent(base + ".html"), atomically: true, encoding: .utf8)
-            try CalibrationReport.readingsCSV(record).write(to: folder.appendingPathComponent(base + "-readings.csv"), atomically: true, encoding: .utf8)
-            try CalibrationReport.resultsCSV(record).write(to: folder.appendingPathComponent(base + "-results.csv"), atomically: true, encoding: .utf8)
-        } catch {
-            Output.error("the record is stored, but the report could not be written to \(out): \(error). Check the folder; reprint it later")
-            throw ExitCode.failure
-        }
+        try writeRecordFiles(into: out, base: "verification-\(record.oximeter.serialNumber)-\(record.id.uuidString.prefix(8).lowercased())", [
+            (".html", CalibrationReport.html(record)),
+            ("-readings.csv", CalibrationReport.readingsCSV(record)),
+            ("-results.csv", CalibrationReport.resultsCSV(record)),
+        ])
     }
 }
 
