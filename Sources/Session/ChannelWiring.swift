@@ -21,9 +21,10 @@ import Synchronization
 ///   supervisor's thread). Its secondary stop asks the wiring to close the pump driver, so the
 ///   keep-alives stop and the pump's own watchdog stops it (families with one); for families without a
 ///   watchdog it is a documented no-op beyond being counted.
-/// - `commands` is the `PumpCommandMailbox` the supervisor fills with starts and rate changes; a drain
+/// - `commands` is the `StopStampedMailbox` the supervisor fills with starts and rate changes; a drain
 ///   thread (woken by the mailbox's eventfd) hands them, in order, to one task that calls
-///   `setVolumeToInfuse`/`setRate`/`start` and logs outcomes that are not confirmed (the supervisor
+///   `setVolumeToInfuse`/`setRate`/`start` (skipping every step once a stop has been written after the
+///   command was decided, so a stop is never followed by the RUN of an earlier start) and logs outcomes that are not confirmed (the supervisor
 ///   judges delivery from the reported status, never from these outcomes). A refused command is also
 ///   kept in `lastRefusal` for the operator's display. A family without a remote start (Fresenius Base
 ///   A/Agilia) refuses `start` with what to do: the channel then stays `checked` with the rate set, the

@@ -1,7 +1,7 @@
 import Foundation
 import Supervisor
 
-/// What an operator can ask of a running session from the command line (RUN-CONTRACT.md "Operator
+/// What an operator can ask of a running session from the command line (docs/run-contract.md "Operator
 /// input"): stdin lines with `--json-events`, single keys in a terminal. Pure.
 public enum OperatorCommand: String, Hashable, Sendable, CaseIterable {
     /// Start (the initial start, or a new start after an acknowledged supervisor stop).

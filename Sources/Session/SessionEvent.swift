@@ -3,7 +3,7 @@ import InfusionCore
 import Records
 import Supervisor
 
-/// One event of a running session, in the order the session emits it (RUN-CONTRACT.md "--json-events").
+/// One event of a running session, in the order the session emits it (docs/run-contract.md "--json-events").
 /// Events that record something (decisions, alarms, operator actions, warnings) are emitted only AFTER
 /// their record is committed to the record store; `record` then holds the committed event's sequence
 /// number in the session. A plain value; any thread.
@@ -230,7 +230,7 @@ public struct RecoveryReport: Hashable, Sendable {
     }
 }
 
-/// How a session ended, with the process exit code RUN-CONTRACT.md gives it.
+/// How a session ended, with the process exit code docs/run-contract.md gives it.
 public enum SessionOutcome: String, Hashable, Sendable, CaseIterable {
     /// The program ran to its end (exit 0).
     case completed
@@ -243,7 +243,7 @@ public enum SessionOutcome: String, Hashable, Sendable, CaseIterable {
     /// An internal or record-store error (exit 1).
     case error
 
-    /// The process exit code (RUN-CONTRACT.md "Exit codes").
+    /// The process exit code (docs/run-contract.md "Exit codes").
     public var exitCode: Int32 {
         switch self {
         case .completed: 0
@@ -281,10 +281,10 @@ public struct SessionEndNotice: Hashable, Sendable {
     }
 }
 
-// MARK: - JSON (RUN-CONTRACT.md)
+// MARK: - JSON (docs/run-contract.md)
 
 extension SessionEvent {
-    /// The event as the JSON object of RUN-CONTRACT.md: `type`, `t` (seconds of controller time since the
+    /// The event as the JSON object of docs/run-contract.md: `type`, `t` (seconds of controller time since the
     /// session started), `wall` (ISO 8601 UTC) and the type's fields in snake_case; absent values are
     /// `null`; numbers are plain JSON numbers (a non-finite number becomes `null`). Recording events also
     /// carry `record`, the committed event's sequence number. Pure.

@@ -10,7 +10,7 @@ import Session
 import Supervisor
 import Synchronization
 
-/// `infusionctl run`: one supervised infusion session on a pump and an oximeter (RUN-CONTRACT.md).
+/// `infusionctl run`: one supervised infusion session on a pump and an oximeter (docs/run-contract.md).
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",

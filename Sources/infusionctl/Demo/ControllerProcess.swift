@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 
-/// One JSON event of `infusionctl run --json-events` (RUN-CONTRACT.md), with the fields the demo uses.
+/// One JSON event of `infusionctl run --json-events` (docs/run-contract.md), with the fields the demo uses.
 /// Every field is optional and read leniently: a field of an unexpected type is treated as absent, so
 /// one odd field never loses the whole event. A value; any thread.
 struct ControllerEvent: Decodable, Sendable {

@@ -211,13 +211,13 @@ public struct DemoExpectation: Hashable, Sendable {
 }
 
 extension DemoScenario {
-    /// Controller modes (RUN-CONTRACT.md `status.mode`, and `stopped-by-operator`, which `run` reports
+    /// Controller modes (docs/run-contract.md `status.mode`, and `stopped-by-operator`, which `run` reports
     /// after the operator ended the session).
     public static let modes = ["idle", "checked", "infusing", "paused-by-operator", "stopped-by-supervisor", "acknowledged",
                                "stopped-by-operator", "complete", "fault"]
-    /// Operator commands (RUN-CONTRACT.md, operator input).
+    /// Operator commands (docs/run-contract.md, operator input).
     public static let operatorCommands = ["start", "pause", "resume", "stop", "ack", "silence", "quit"]
-    /// Session outcomes (RUN-CONTRACT.md `session-ended.outcome`).
+    /// Session outcomes (docs/run-contract.md `session-ended.outcome`).
     public static let outcomes = ["completed", "stopped-by-operator", "ended-after-supervisor-stop", "devices-unavailable", "error"]
     /// Recorded session states.
     public static let sessionStates = ["running", "completed", "stopped", "interrupted"]
