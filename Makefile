@@ -6,7 +6,7 @@
 
 SHELL       := /bin/bash
 SWIFT       ?= swift
-SYSTEM_DEPS := libudev-dev libusb-1.0-0-dev libsqlite3-dev pkg-config
+SYSTEM_DEPS := libudev-dev libusb-1.0-0-dev libsqlite3-dev libssl-dev pkg-config
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN         := .build/debug
 

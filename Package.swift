@@ -20,10 +20,13 @@ let toml: Target.Dependency = .product(name: "TOMLKit", package: "TOMLKit")
 var products: [Product] = []
 var targets: [Target] = []
 
-// MARK: System-library shims. Debian: apt-get install libudev-dev libusb-1.0-0-dev pkg-config
+// MARK: System-library shims. Debian: apt-get install libudev-dev libusb-1.0-0-dev libssl-dev pkg-config
 targets += [
     .systemLibrary(name: "CUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
     .systemLibrary(name: "CLibUSB", pkgConfig: "libusb-1.0", providers: [.apt(["libusb-1.0-0-dev"])]),
+    // OpenSSL libcrypto for SHA-256 (the drug library checksum); the system copy, so that a first build
+    // does not compile a bundled BoringSSL.
+    .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
     .testTarget(name: "SystemLibrariesTests", dependencies: ["CUdev", "CLibUSB"], swiftSettings: strict),
 ]
 
@@ -32,7 +35,7 @@ products += [.library(name: "InfusionCore", targets: ["InfusionCore"])]
 targets += [
     .target(
         name: "InfusionCore",
-        dependencies: [.product(name: "Crypto", package: "swift-crypto"), toml],
+        dependencies: ["CLibCrypto", toml],
         swiftSettings: strict),
     .testTarget(name: "InfusionCoreTests", dependencies: ["InfusionCore", propertyBased], swiftSettings: strict),
 ]
@@ -195,7 +198,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
-        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.0"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),

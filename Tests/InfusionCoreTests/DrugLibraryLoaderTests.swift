@@ -36,6 +36,16 @@ struct DrugLibraryLoaderTests {
         #expect(library.sha256 == LibraryChecksum.compute(text: Fixtures.defaultLibraryText))
     }
 
+    @Test("SHA-256 matches the FIPS 180-4 / NIST example vectors")
+    func sha256Vectors() {
+        #expect(LibraryChecksum.sha256Hex([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(LibraryChecksum.sha256Hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        let twoBlocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
+        #expect(LibraryChecksum.sha256Hex(Array(twoBlocks.utf8)) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(LibraryChecksum.sha256Hex([UInt8](repeating: 0x61, count: 1_000_000))
+            == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+
     @Test("sealing is idempotent and the checksum ignores only the sha256 line")
     func sealing() throws {
         let once = LibraryChecksum.seal(text: Fixtures.defaultLibraryText)

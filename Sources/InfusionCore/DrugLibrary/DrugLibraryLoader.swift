@@ -1,4 +1,4 @@
-import Crypto
+import CLibCrypto
 import Foundation
 
 /// One problem found while loading a drug library: where it is, what is wrong, and how to fix it
@@ -38,7 +38,25 @@ public enum LibraryChecksum {
     /// The lowercase hex SHA-256 of `text` without its `sha256` line (the line and its newline removed).
     public static func compute(text: String) -> String {
         let content = lines(of: text).filter { !isChecksumLine($0) }.joined()
-        return SHA256.hash(data: Data(content.utf8)).map { String(format: "%02x", $0) }.joined()
+        return sha256Hex(Array(content.utf8))
+    }
+
+    /// The lowercase hex SHA-256 (FIPS 180-4) of `bytes`, through OpenSSL's EVP digest API. Any thread.
+    ///
+    /// OpenSSL's one-shot digest fails only when it cannot allocate its context; the checksum then
+    /// comes out as the empty string, which never matches a library's `sha256`, so the library is
+    /// refused (fail-safe) with the usual checksum-mismatch message.
+    public static func sha256Hex(_ bytes: [UInt8]) -> String {
+        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        let ok = bytes.withUnsafeBufferPointer { input in
+            EVP_Digest(input.baseAddress, input.count, &digest, &length, EVP_sha256(), nil)
+        }
+        guard ok == 1, length == 32 else { return "" }
+        return digest.prefix(Int(length)).map { byte in
+            let hex = String(byte, radix: 16)
+            return byte < 16 ? "0" + hex : hex
+        }.joined()
     }
 
     /// Returns `text` with its `sha256` line set to the checksum of the rest (added under `[library]`
