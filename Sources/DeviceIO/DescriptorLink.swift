@@ -6,7 +6,8 @@ import Synchronization
 /// A `ByteLink` over a file descriptor: a `SerialPort` (the driver's side, a real adapter or a pty
 /// slave) or a `PseudoTerminal` master (the simulator's side).
 ///
-/// Reception: one reader thread per link, blocked in `poll` on the descriptor and a wake-up pipe.
+/// Reception: one reader thread per link, blocked in `poll` on the descriptor and a wake-up pipe
+/// (over a serial port it runs under `LinkThreadScheduling`'s real-time priority when one is set).
 /// When bytes arrive it reads them (up to 4096 at a time), takes the arrival time from the injected
 /// clock, and calls the handler on that thread at once. No polling, no timer.
 ///
@@ -139,6 +140,7 @@ public final class DescriptorLink: ByteLink, CustomStringConvertible {
         /// The reader thread's loop. Holds the descriptor's read lock only while waiting and reading,
         /// never while calling the handler, so the handler may call `close()` or `send`.
         private func run(handler: LinkHandler) {
+            if ptyMasterOf == nil { LinkThreadScheduling.applyToCurrentThread(link: name) }
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
             defer { buffer.deallocate() }
             var watch: Int32 = -1

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import DeviceIO
 import Drivers
 import Foundation
 import InfusionCore
@@ -122,6 +123,11 @@ struct RunCommand: AsyncParsableCommand {
 
         let clock: any MonotonicClock = speed == 1 ? SystemMonotonicClock() : ScaledClock(speed: speed)
         let timing = SessionTiming(speed: speed)
+        // Real devices: the supervisor under SCHED_FIFO, and the device links' reader threads (which decode
+        // the oximeter's frames and publish them to it) just below it. Simulated devices: neither.
+        let runnerConfiguration = speed == 1
+            ? SupervisorRunner.Configuration() : SupervisorRunner.Configuration(realTimePriority: nil, lockMemory: false)
+        LinkThreadScheduling.useRealTime(priority: runnerConfiguration.realTimePriority.map { max($0 - 1, 1) })
 
         // Recovery first: a session a crashed controller left unfinished is never continued.
         let recovery = SessionRecovery(store: store, clock: clock)
@@ -147,10 +153,7 @@ struct RunCommand: AsyncParsableCommand {
         var configuration = InfusionSession.Configuration(
             patientID: patient, operatorID: operatorID, devices: devices, pumpDescription: "\(pumpProtocol.rawValue) on \(pump)",
             oximeterDescription: "\(oximeterProtocol) on \(oximeter)", doseText: program.dose, timing: timing)
-        if speed != 1 {
-            // Simulated devices: no real-time scheduling or memory locking requests (and no warnings about them).
-            configuration.runner = SupervisorRunner.Configuration(realTimePriority: nil, lockMemory: false)
-        }
+        configuration.runner = runnerConfiguration
         let session: InfusionSession
         do {
             session = try InfusionSession(program: validated, configuration: configuration, pump: pumpDriver, oximeter: oximeterDriver,
