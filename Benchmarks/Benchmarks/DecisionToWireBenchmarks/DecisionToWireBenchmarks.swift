@@ -8,7 +8,8 @@
 //
 // Each channel is the whole product chain: a simulated Nonin DF2 and a simulated New Era pump, each on
 // its own pty; the real drivers on the slaves; `ChannelWiring`; one `SupervisorRunner` for all channels
-// (10 ms period, wakes at once on input). The rig is built ONCE per benchmark (setup hook) and each
+// (10 ms period, wakes at once on input, SCHED_FIFO 20; the drivers' link readers at SCHED_FIFO 19, as
+// `infusionctl run` sets them). The rig is built ONCE per benchmark (setup hook) and each
 // iteration runs many stop/restart cycles on it: vitals normal → operator acknowledge and start → the
 // pump confirms infusing → the simulated patient's SpO2 is set to 80 % (below the profile's
 // immediate-stop threshold, 85 %) → the first sample below 85 % reaches the supervisor → stop frame
@@ -197,6 +198,9 @@ final class Rig: @unchecked Sendable {
     var stopCalls: [Int] = []
 
     init?(channels count: Int, oximeterSpeed: Double, program: ValidatedProgram) {
+        // As `infusionctl run` on real devices: the runner under SCHED_FIFO 20 (its default) and the drivers'
+        // link reader threads just below it. The simulators (pty masters) stay in the normal scheduler.
+        LinkThreadScheduling.useRealTime(priority: 19)
         var benches: [Bench] = []
         for index in 0..<count {
             guard let bench = Bench(index: index, oximeterSpeed: oximeterSpeed) else { return nil }
