@@ -2,8 +2,9 @@ import Glibc
 import Logging
 import Synchronization
 
-/// Process-wide scheduling of the reader threads of device links (`DescriptorLink` over a
-/// `SerialPort`: one thread per open device, pump or oximeter, the driver's side).
+/// Process-wide scheduling of the threads that serve device links on the driver's side: the reader
+/// thread of each `DescriptorLink` over a `SerialPort` and the timer thread of each driver's
+/// `EndpointHost` (which shares the endpoint's lock with that reader).
 ///
 /// Why: those threads are on the safety path. An oximeter frame that should stop the pump is decoded
 /// and published to the supervisor on its link's thread; in the normal scheduler that thread can wait
@@ -40,7 +41,8 @@ public enum LinkThreadScheduling {
     /// How many reader threads have run under SCHED_FIFO since the process started (diagnostics, tests).
     public static var realTimeThreadsStarted: Int { raisedCount.load(ordering: .relaxed) }
 
-    /// Applies the setting to the calling thread (called by a link's reader thread as it starts).
+    /// Applies the setting to the calling thread (called by a link's reader thread, or a driver host's
+    /// timer thread, as it starts).
     /// Returns true when the thread now runs under SCHED_FIFO.
     @discardableResult
     static func applyToCurrentThread(link: String) -> Bool {

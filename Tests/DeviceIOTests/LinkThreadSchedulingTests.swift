@@ -85,3 +85,43 @@ struct LinkThreadSchedulingTests {
         #expect(LinkThreadScheduling.realTimePriority == 99)
     }
 }
+
+/// An endpoint whose first tick records the scheduling of the thread that ran it (the host's timer thread).
+private struct SchedulingProbe: LinkEndpoint {
+    typealias Output = Int32
+    var due: MonotonicInstant? = .origin
+    var nextDeadline: MonotonicInstant? { due }
+    mutating func linkUp(at now: MonotonicInstant, effects: inout EndpointEffects<Int32>) {}
+    mutating func linkDown(at now: MonotonicInstant, effects: inout EndpointEffects<Int32>) {}
+    mutating func receive(_ bytes: [UInt8], at now: MonotonicInstant, effects: inout EndpointEffects<Int32>) {}
+    mutating func tick(at now: MonotonicInstant, effects: inout EndpointEffects<Int32>) {
+        due = nil
+        effects.emit(currentThreadScheduling().policy)
+    }
+}
+
+extension LinkThreadSchedulingTests {
+    /// The policy a host's timer thread ran its first tick under.
+    static func timerThreadPolicy(linkUpOnOpen: Bool) throws -> Int32? {
+        let seen = Collected<Int32>()
+        let host = EndpointHost(
+            endpoint: SchedulingProbe(), name: "probe", clock: SystemMonotonicClock(), linkUpOnOpen: linkUpOnOpen,
+            open: { () throws(DeviceIOError) -> any ByteLink in InMemoryLink.makePair(clock: SystemMonotonicClock()).0 }, onOutput: { seen.append($0) })
+        host.start()
+        defer { host.stop() }
+        let deadline = SystemMonotonicClock().now() + .seconds(5)
+        while seen.all.isEmpty, SystemMonotonicClock().now() < deadline { usleep(1_000) }
+        return seen.all.first
+    }
+
+    @Test("a driver host's timer thread takes the link priority; a simulator host's does not")
+    func timerThreads() throws {
+        defer { LinkThreadScheduling.useRealTime(priority: nil) }
+        LinkThreadScheduling.useRealTime(priority: nil)
+        #expect(try Self.timerThreadPolicy(linkUpOnOpen: true) == SCHED_OTHER)
+        LinkThreadScheduling.useRealTime(priority: 19)
+        #expect(try Self.timerThreadPolicy(linkUpOnOpen: false) == SCHED_OTHER)
+        let expected = geteuid() == 0 ? SCHED_FIFO : SCHED_OTHER
+        #expect(try Self.timerThreadPolicy(linkUpOnOpen: true) == expected)
+    }
+}

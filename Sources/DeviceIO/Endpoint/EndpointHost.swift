@@ -13,6 +13,10 @@ import Synchronization
 /// produced. `onOutput` is called on whichever thread produced the output (link, timer or caller of
 /// `perform`), never concurrently with itself; it may call `perform` again.
 ///
+/// Scheduling: a driver's host (`linkUpOnOpen`) runs its timer thread under `LinkThreadScheduling`, like
+/// its serial link's reader, so that no thread holding the endpoint's lock runs at a lower priority than
+/// the reader waiting for it. A simulator's host stays in the normal scheduler.
+///
 /// Ownership: the host owns the links it opens and closes them on `stop()` or when they go down.
 public final class EndpointHost<Endpoint: LinkEndpoint>: @unchecked Sendable {
     /// Opens the link (a serial port, a pty master…). Called on start and on every reconnect attempt.
@@ -208,6 +212,9 @@ public final class EndpointHost<Endpoint: LinkEndpoint>: @unchecked Sendable {
     }
 
     private func timerLoop() {
+        // A driver's timer thread takes the endpoint's lock too: if it ran in the normal scheduler while the
+        // link's reader runs under SCHED_FIFO, a reader waiting for that lock would wait for a CFS time slice.
+        if linkUpOnOpen { LinkThreadScheduling.applyToCurrentThread(link: name) }
         condition.lock()
         while !stopped {
             let now = clock.now()
