@@ -162,6 +162,126 @@ struct DrugLibraryLoaderTests {
         #expect(issue.fix.contains("≤"))
     }
 
+    /// One ordering the loader enforces besides the eight pairs above: a variant of the shipped library
+    /// that breaks it, and one exactly at its boundary (equal values), which must load.
+    struct Ordering: Sendable, CustomTestStringConvertible {
+        var testDescription: String
+        /// Replacements that put `key` above the next value in its chain.
+        var broken: [(String, String)]
+        /// The key the issue must name, in full.
+        var key: String
+        /// Text on the line the issue must point to (the line of `key`).
+        var line: String
+        var problem: String
+        /// The chain the fix must state, e.g. "pulse_min ≤ pulse_max".
+        var rule: String
+        /// Why, as the fix explains it.
+        var reason: String
+        /// Replacements that make the two values equal.
+        var boundary: [(String, String)]
+        /// The boundary values as loaded.
+        var loaded: @Sendable (CareAreaProfile) -> Bool
+    }
+
+    static let orderings: [Ordering] = [
+        Ordering(
+            testDescription: "loading_min_duration_hard ≤ loading_min_duration_soft",
+            broken: [("loading_min_duration_hard = \"1 min\"", "loading_min_duration_hard = \"11 min\"")],
+            key: "profile[0].drug[0].loading_min_duration_hard", line: "loading_min_duration_hard =",
+            problem: "loading_min_duration_hard is above loading_min_duration_soft",
+            rule: "loading_min_duration_hard ≤ loading_min_duration_soft", reason: "a soft limit never lies beyond its hard limit",
+            boundary: [("loading_min_duration_hard = \"1 min\"", "loading_min_duration_hard = \"10 min\"")],
+            loaded: { $0.drugs.first?.loadingDuration.hardMinimum == .seconds(600) && $0.drugs.first?.loadingDuration.softMinimum == .seconds(600) }),
+        Ordering(
+            testDescription: "dose_rate_hard_min ≤ dose_rate_soft_min",
+            broken: [("dose_rate_soft_min = \"0.1 mg/kg/h\"", "dose_rate_hard_min = \"0.2 mg/kg/h\"\ndose_rate_soft_min = \"0.1 mg/kg/h\"")],
+            key: "profile[0].drug[0].dose_rate_hard_min", line: "dose_rate_hard_min =",
+            problem: "dose_rate_hard_min is above dose_rate_soft_min",
+            rule: "dose_rate_hard_min ≤ dose_rate_soft_min ≤ dose_rate_soft_max ≤ dose_rate_hard_max",
+            reason: "a soft limit never lies beyond its hard limit",
+            boundary: [("dose_rate_soft_min = \"0.1 mg/kg/h\"", "dose_rate_hard_min = \"0.1 mg/kg/h\"\ndose_rate_soft_min = \"0.1 mg/kg/h\"")],
+            loaded: {
+                $0.drugs.first?.doseRate.hardMinimum == .milligramsPerKilogramPerHour(0.1)
+                    && $0.drugs.first?.doseRate.softMinimum == .milligramsPerKilogramPerHour(0.1)
+            }),
+        Ordering(
+            testDescription: "dose_rate_hard_min ≤ dose_rate_soft_max when there is no soft minimum",
+            broken: [("dose_rate_soft_min = \"0.1 mg/kg/h\"", "dose_rate_hard_min = \"0.6 mg/kg/h\"")],
+            key: "profile[0].drug[0].dose_rate_hard_min", line: "dose_rate_hard_min =",
+            problem: "dose_rate_hard_min is above dose_rate_soft_max",
+            rule: "dose_rate_hard_min ≤ dose_rate_soft_min ≤ dose_rate_soft_max ≤ dose_rate_hard_max",
+            reason: "a soft limit never lies beyond its hard limit",
+            boundary: [("dose_rate_soft_min = \"0.1 mg/kg/h\"", "dose_rate_hard_min = \"0.5 mg/kg/h\"")],
+            loaded: {
+                $0.drugs.first?.doseRate.hardMinimum == .milligramsPerKilogramPerHour(0.5) && $0.drugs.first?.doseRate.softMinimum == nil
+            }),
+        Ordering(
+            testDescription: "start checks: pulse_min ≤ pulse_max",
+            broken: [("pulse_min = \"50 bpm\"", "pulse_min = \"130 bpm\"")],
+            key: "profile[0].start_checks.pulse_min", line: "pulse_min =",
+            problem: "pulse_min is above pulse_max", rule: "pulse_min ≤ pulse_max",
+            reason: "otherwise no pulse rate passes the start check",
+            boundary: [("pulse_min = \"50 bpm\"", "pulse_min = \"120 bpm\"")],
+            loaded: { $0.startChecks.pulseMinimum == .beatsPerMinute(120) && $0.startChecks.pulseMaximum == .beatsPerMinute(120) }),
+        Ordering(
+            testDescription: "spo2_pause_below ≤ spo2_warning_at_or_below",
+            broken: [("spo2_warning_at_or_below = \"90 %\"", "spo2_warning_at_or_below = \"89 %\"")],
+            key: "profile[0].monitoring.spo2_pause_below", line: "spo2_pause_below =",
+            problem: "spo2_pause_below is above spo2_warning_at_or_below", rule: "spo2_pause_below ≤ spo2_warning_at_or_below",
+            reason: "as SpO2 falls the warning comes first, then the pause",
+            boundary: [("spo2_pause_below = \"90 %\"", "spo2_pause_below = \"92 %\""),
+                       ("spo2_warning_at_or_below = \"90 %\"", "spo2_warning_at_or_below = \"92 %\"")],
+            loaded: { $0.monitoring.spo2PauseBelow == .percent(92) && $0.monitoring.spo2WarningAtOrBelow == .percent(92) }),
+        Ordering(
+            testDescription: "pulse chain: pulse_warning_above ≤ pulse_pause_above",
+            broken: [("pulse_warning_above = \"120 bpm\"", "pulse_warning_above = \"140 bpm\"")],
+            key: "profile[0].monitoring.pulse_warning_above", line: "pulse_warning_above =",
+            problem: "pulse_warning_above is above pulse_pause_above",
+            rule: "pulse_pause_below ≤ pulse_warning_above ≤ pulse_pause_above",
+            reason: "a rising pulse warns before it pauses, and the low pause limit lies below both",
+            boundary: [("pulse_warning_above = \"120 bpm\"", "pulse_warning_above = \"130 bpm\"")],
+            loaded: { $0.monitoring.pulseWarningAbove == .beatsPerMinute(130) && $0.monitoring.pulsePauseAbove == .beatsPerMinute(130) }),
+        Ordering(
+            testDescription: "pulse chain: pulse_pause_below ≤ pulse_warning_above",
+            broken: [("pulse_pause_below = \"45 bpm\"", "pulse_pause_below = \"125 bpm\"")],
+            key: "profile[0].monitoring.pulse_pause_below", line: "pulse_pause_below =",
+            problem: "pulse_pause_below is above pulse_warning_above",
+            rule: "pulse_pause_below ≤ pulse_warning_above ≤ pulse_pause_above",
+            reason: "a rising pulse warns before it pauses, and the low pause limit lies below both",
+            boundary: [("pulse_pause_below = \"45 bpm\"", "pulse_pause_below = \"120 bpm\"")],
+            loaded: { $0.monitoring.pulsePauseBelow == .beatsPerMinute(120) && $0.monitoring.pulseWarningAbove == .beatsPerMinute(120) }),
+        Ordering(
+            testDescription: "invalid_signal_alarm_after ≤ monitoring_loss_pause_after",
+            broken: [("invalid_signal_alarm_after = \"0 s\"", "invalid_signal_alarm_after = \"61 s\"")],
+            key: "profile[0].monitoring.invalid_signal_alarm_after", line: "invalid_signal_alarm_after =",
+            problem: "invalid_signal_alarm_after is above monitoring_loss_pause_after",
+            rule: "invalid_signal_alarm_after ≤ monitoring_loss_pause_after",
+            reason: "an invalid signal alarms before monitoring loss pauses delivery",
+            boundary: [("invalid_signal_alarm_after = \"0 s\"", "invalid_signal_alarm_after = \"60 s\"")],
+            loaded: { $0.monitoring.invalidSignalAlarmAfter == .seconds(60) && $0.monitoring.monitoringLossPauseAfter == .seconds(60) }),
+    ]
+
+    @Test("an ordering violated is refused with the key, its line and the fix", arguments: orderings)
+    func orderingViolated(_ ordering: Ordering) throws {
+        let text = Fixtures.variant(replacing: ordering.broken)
+        let issues = Fixtures.issues(text)
+        #expect(issues.count == 1, "exactly this one problem: \(issues)")
+        let issue = try #require(issues.first { $0.problem == ordering.problem }, "\(issues)")
+        #expect(issue.key == ordering.key)
+        let line = try #require(Fixtures.line(of: ordering.line, in: text))
+        #expect(issue.line == line)
+        #expect(issue.fix.contains(ordering.rule), "\(issue.fix)")
+        #expect(issue.fix.contains(ordering.reason), "\(issue.fix)")
+        #expect(issue.description.hasPrefix("test.toml:\(line): \(ordering.key): \(ordering.problem). Fix: "), "\(issue.description)")
+    }
+
+    @Test("an ordering met with equal values loads", arguments: orderings)
+    func orderingBoundary(_ ordering: Ordering) throws {
+        let library = try DrugLibrary.load(text: Fixtures.variant(replacing: ordering.boundary), source: "test.toml")
+        let profile = try #require(library.profiles.first)
+        #expect(ordering.loaded(profile))
+    }
+
     @Test("clinically meaningless settings are refused")
     func ranges() {
         #expect(Fixtures.issues(Fixtures.variant(replacing: "spo2_pause_hold = \"15 s\"", with: "spo2_pause_hold = \"45 s\"")).contains { $0.problem.contains("10 to 30 s") })

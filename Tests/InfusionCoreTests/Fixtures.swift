@@ -21,6 +21,17 @@ enum Fixtures {
         return seal ? LibraryChecksum.seal(text: text) : text
     }
 
+    /// The default library with every `(old, new)` replacement applied in order (each `old` must occur),
+    /// then re-sealed.
+    static func variant(replacing replacements: [(String, String)]) -> String {
+        var text = defaultLibraryText
+        for (old, new) in replacements {
+            #expect(text.contains(old), "fixture text not found: \(old)")
+            text = text.replacingOccurrences(of: old, with: new)
+        }
+        return LibraryChecksum.seal(text: text)
+    }
+
     /// Loads `text` expecting failure; returns the issues.
     static func issues(_ text: String) -> [DrugLibraryIssue] {
         do {

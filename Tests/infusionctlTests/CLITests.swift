@@ -1,5 +1,6 @@
 import CommandLineTestSupport
 import Foundation
+import InfusionCore
 import Testing
 
 /// Runs the built `infusionctl` binary, as a clinician or a script would.
@@ -68,6 +69,44 @@ struct ProgramValidateCLITests {
         #expect(object["status"] as? String == "rejected")
         let findings = try #require(object["findings"] as? [[String: Any]])
         #expect(findings.contains { $0["severity"] as? String == "hard" })
+    }
+
+    @Test("over the soft maximum, in text: NEEDS CONFIRMATION, exit 2, the program and the finding naming its limit")
+    func softHuman() throws {
+        let run = try CLI.run(CLI.validate + ["--concentration", "1 mg/mL", "--weight", "80 kg", "--dose", "0.6 mg/kg/h"])
+        #expect(run.status == 2)
+        let out = run.stdout
+        #expect(out.hasPrefix("Program NEEDS CONFIRMATION (soft limit: a clinician must confirm with a reason)\n"), "\(out)")
+        #expect(out.contains("  Pump rate        48 mL/h\n"))
+        #expect(out.contains("  Volume (VTBI)    32 mL\n"))
+        #expect(out.contains("  Cumulative dose  0.4 mg/kg (32 mg)\n"))
+        #expect(out.hasSuffix("""
+              Findings:
+                [soft] R-DL-05: dose rate 0.6 mg/kg/h is above the soft maximum 0.5 mg/kg/h for Ketamine: \
+            confirm with a reason, or reduce the dose
+
+            """), "\(out)")
+        #expect(!out.contains("[HARD]") && !out.contains("ACCEPTED") && !out.contains("REJECTED"))
+    }
+
+    @Test("hard limits, in text: REJECTED, exit 3, every finding with its rule and limit", arguments: [
+        (["--concentration", "1 mg/mL", "--weight", "80 kg", "--dose", "1.2 mg/kg/h"],
+         ["[HARD] R-DL-04: dose rate 1.2 mg/kg/h is above the hard maximum 1 mg/kg/h for Ketamine: it cannot be overridden; reduce the dose"]),
+        (["--concentration", "2 mg/mL", "--weight", "150 kg", "--dose", "0.9 mg/kg/h"],
+         ["[HARD] R-DL-04: 0.9 mg/kg/h × 150 kg = 135 mg/h is above the absolute cap 100 mg/h for Ketamine regardless of weight: reduce the dose",
+          "[soft] R-DL-05: dose rate 0.9 mg/kg/h is above the soft maximum 0.5 mg/kg/h for Ketamine: confirm with a reason, or reduce the dose"]),
+        (["--concentration", "50 mg/mL", "--weight", "80 kg", "--dose", "0.35 mg/kg/h"],
+         ["[HARD] R-DL-01: Ketamine 50 mg/mL is not an allowed concentration in Ketamine, chronic pain (outpatient infusion suite): only 1 mg/mL or 2 mg/mL may be infused"]),
+        (["--concentration", "1 mg/mL", "--dose", "0.35 mg/kg/h"],
+         ["[HARD] R-DL-02: patient weight is required for weight-based Ketamine dosing: enter it in kg"]),
+    ])
+    func hardHuman(arguments: [String], findings: [String]) throws {
+        let run = try CLI.run(CLI.validate + arguments)
+        #expect(run.status == 3)
+        let out = run.stdout
+        #expect(out.hasPrefix("Program REJECTED (hard limit: no override)\n"), "\(out)")
+        #expect(out.hasSuffix("  Findings:\n" + findings.map { "    \($0)\n" }.joined()), "\(out)")
+        #expect(!out.contains("ACCEPTED") && !out.contains("NEEDS CONFIRMATION"))
     }
 
     @Test("usage errors: exit 64 with a message naming the accepted units", arguments: [
@@ -143,5 +182,59 @@ struct LibraryCLITests {
         #expect(run.stdout.contains("hard max 1 mg/kg/h"))
         #expect(run.stdout.contains("absolute cap 100 mg/h"))
         #expect(try CLI.run(["library", "show", "--profile", "icu"]).status == 64)
+    }
+
+    @Test("show --library FILE shows that file's library, not the shipped one; a broken or missing file is refused")
+    func showCustomFile() throws {
+        let shipped = try String(contentsOf: ProgramValidateCLITests.shippedLibrary, encoding: .utf8)
+        var custom = shipped
+        for (old, new) in [
+            ("name = \"InfusionControl default drug library\"", "name = \"Test clinic library\""),
+            ("version = \"2026.11.0\"", "version = \"2027.1.0\""),
+            ("id = \"ketamine-chronic-pain\"", "id = \"ketamine-test-ward\""),
+            ("name = \"Ketamine, chronic pain (outpatient infusion suite)\"", "name = \"Ketamine, test ward\""),
+            ("care_area = \"Outpatient infusion suite\"", "care_area = \"Test ward\""),
+            ("concentrations = [\"1 mg/mL\", \"2 mg/mL\"]", "concentrations = [\"1 mg/mL\"]"),
+            ("dose_rate_hard_max = \"1.0 mg/kg/h\"", "dose_rate_hard_max = \"0.8 mg/kg/h\""),
+        ] {
+            #expect(custom.contains(old), "shipped library lacks \(old)")
+            custom = custom.replacingOccurrences(of: old, with: new)
+        }
+        custom = LibraryChecksum.seal(text: custom)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("custom-\(UUID()).toml").path
+        try custom.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+
+        let run = try CLI.run(["library", "show", "--library", path])
+        #expect(run.status == 0, "\(run.stderr)")
+        let lines = run.stdout.components(separatedBy: "\n")
+        #expect(lines.first == "Test clinic library, version 2027.1.0")
+        #expect(lines.dropFirst().first == "sha256 \(LibraryChecksum.compute(text: custom))  (\(path))")
+        #expect(lines.contains("Profile ketamine-test-ward: Ketamine, test ward"))
+        #expect(lines.contains("  Care area: Test ward"))
+        #expect(lines.contains("    Concentrations: 1 mg/mL (anything else is rejected)"))
+        #expect(lines.contains("    Dose rate (mg/kg/h): hard min none, soft min 0.1 mg/kg/h, soft max 0.5 mg/kg/h, hard max 0.8 mg/kg/h; absolute cap 100 mg/h"))
+        #expect(!run.stdout.contains("InfusionControl default drug library") && !run.stdout.contains("ketamine-chronic-pain"))
+
+        // --profile picks from that file, by name too; the shipped profile is not in it.
+        let byName = try CLI.run(["library", "show", "--library", path, "--profile", "Ketamine, test ward"])
+        #expect(byName.status == 0)
+        #expect(byName.stdout == run.stdout)
+        let absent = try CLI.run(["library", "show", "--library", path, "--profile", "ketamine-chronic-pain"])
+        #expect(absent.status == 64)
+        #expect(absent.stderr.contains("no profile \"ketamine-chronic-pain\" in Test clinic library 2027.1.0"), "\(absent.stderr)")
+        #expect(absent.stderr.contains("profiles: ketamine-test-ward"), "\(absent.stderr)")
+
+        // An unsealed edit of that file is refused, naming the file and line; so is a missing file.
+        try custom.replacingOccurrences(of: "dose_rate_hard_max = \"0.8 mg/kg/h\"", with: "dose_rate_hard_max = \"5 mg/kg/h\"")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let tampered = try CLI.run(["library", "show", "--library", path])
+        #expect(tampered.status == 1)
+        #expect(tampered.stdout.isEmpty)
+        let sealLine = custom.components(separatedBy: "\n").firstIndex { $0.hasPrefix("sha256 =") }.map { $0 + 1 } ?? 0
+        #expect(tampered.stderr.contains("\(path):\(sealLine): library.sha256: checksum mismatch"), "\(tampered.stderr)")
+        let missing = try CLI.run(["library", "show", "--library", path + ".absent"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("no drug library at \(path).absent"))
     }
 }

@@ -176,6 +176,9 @@ struct DemoScenarioPlayTests {
     struct Case: Sendable, CustomTestStringConvertible {
         var name: String
         var speed: Int
+        /// The validated program as the session-start line shows it: drug, dose rate, the pump rate
+        /// `run` computed and the planned duration.
+        var program: String
         /// Text the summary must show.
         var summary: [String]
         /// Text the HTML report must contain.
@@ -187,15 +190,15 @@ struct DemoScenarioPlayTests {
     /// the pump at most every 20 ms of REAL time, 2.4 s of controller time at 120x, against a 5 s
     /// staleness limit of controller time), so the uneventful session takes about 30 s here.
     static let cases: [Case] = [
-        Case(name: "uneventful", speed: 80, summary: ["ok   session outcome: completed", "ok   recorded session state: completed"],
+        Case(name: "uneventful", speed: 80, program: "Ketamine 0.35 mg/kg/h at 28 mL/h for 40 min", summary: ["ok   session outcome: completed", "ok   recorded session state: completed"],
              report: ["state state-completed"]),
-        Case(name: "desaturation", speed: 80, summary: ["ok   alarm spo2-low raised", "stopped-by-supervisor -> acknowledged -> infusing -> complete"],
+        Case(name: "desaturation", speed: 80, program: "Ketamine 0.3 mg/kg/h at 21 mL/h for 20 min", summary: ["ok   alarm spo2-low raised", "stopped-by-supervisor -> acknowledged -> infusing -> complete"],
              report: ["state state-completed", "spo2-low"]),
-        Case(name: "probe-off", speed: 80, summary: ["ok   alarm monitoring-lost raised", "ended-after-supervisor-stop"],
+        Case(name: "probe-off", speed: 80, program: "Ketamine 0.35 mg/kg/h at 28 mL/h for 20 min", summary: ["ok   alarm monitoring-lost raised", "ended-after-supervisor-stop"],
              report: ["state state-stopped", "monitoring-lost"]),
-        Case(name: "occlusion", speed: 80, summary: ["ok   alarm pump-alarm raised", "ended-after-supervisor-stop"],
+        Case(name: "occlusion", speed: 80, program: "Ketamine 0.35 mg/kg/h at 28 mL/h for 20 min", summary: ["ok   alarm pump-alarm raised", "ended-after-supervisor-stop"],
              report: ["state state-stopped", "pump-alarm"]),
-        Case(name: "controller-killed", speed: 80, summary: ["ok   the pump stopped itself", "ok   the restarted controller recovered",
+        Case(name: "controller-killed", speed: 80, program: "Ketamine 0.35 mg/kg/h at 28 mL/h for 20 min", summary: ["ok   the pump stopped itself", "ok   the restarted controller recovered",
                                                                "killed(9), 7"],
              report: ["state state-interrupted", "was <b>interrupted</b>"]),
     ]
@@ -211,6 +214,10 @@ struct DemoScenarioPlayTests {
             .compactMap { try? String(contentsOfFile: out.appendingPathComponent($0).path, encoding: .utf8) }.joined(separator: "\n") ?? ""
         #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)\ncontroller logs:\n\(logs)")
         #expect(run.stdout.contains("Outcome: as expected."))
+        // `make demo` shows the program `run` validated: its session-start line, at the start of the session.
+        let startLines = run.stdout.components(separatedBy: "\n").filter { $0.contains("session 1 started: ") }
+        #expect(startLines.first?.hasPrefix("[00:0") == true, "\(startLines)")
+        #expect(startLines.first?.hasSuffix("] session 1 started: \(scenario.program)") == true, "\(startLines)\n\(run.stdout)")
         for text in scenario.summary { #expect(run.stdout.contains(text), "summary lacks \"\(text)\":\n\(run.stdout)") }
         #expect(run.stdout.contains("ok   the simulated pump is stopped at the end"))
         let reportPath = out.appendingPathComponent("report.html").path

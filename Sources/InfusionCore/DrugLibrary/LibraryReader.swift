@@ -90,7 +90,7 @@ extension StrictTOMLReader {
         let pulseMax = limit(&t, "pulse_max", PulseRate.self)
         let age = durationLimit(&t, "vitals_max_age")
         checkPercent(t.key("spo2_min"), spo2)
-        checkLimits(t, [("pulse_min", pulseMin), ("pulse_max", pulseMax)])
+        checkOrder(t, [("pulse_min", pulseMin), ("pulse_max", pulseMax)], why: "otherwise no pulse rate passes the start check")
         finish(t, allowed: ["spo2_min", "pulse_min", "pulse_max", "vitals_max_age"])
         guard let spo2, let pulseMin, let pulseMax, let age else { return nil }
         return StartChecks(spo2Minimum: spo2, pulseMinimum: pulseMin, pulseMaximum: pulseMax, vitalsMaxAge: age)
@@ -124,11 +124,16 @@ extension StrictTOMLReader {
         for (key, value) in [("spo2_pause_below", spo2Pause), ("spo2_immediate_pause_below", spo2Immediate), ("spo2_warning_at_or_below", spo2Warning)] {
             checkPercent(t.key(key), value)
         }
-        checkLimits(t, [("spo2_immediate_pause_below", spo2Immediate), ("spo2_pause_below", spo2Pause)])
-        checkLimits(t, [("spo2_pause_below", spo2Pause), ("spo2_warning_at_or_below", spo2Warning)])
-        checkLimits(t, [("pulse_pause_below", pulseBelow), ("pulse_warning_above", pulseWarning), ("pulse_pause_above", pulseAbove)])
-        checkLimits(t, [("invalid_signal_alarm_after", invalidAfter), ("monitoring_loss_pause_after", lossPause)])
-        checkLimits(t, [("monitoring_loss_alarm_after", lossAlarm), ("monitoring_loss_pause_after", lossPause)])
+        checkOrder(t, [("spo2_immediate_pause_below", spo2Immediate), ("spo2_pause_below", spo2Pause)],
+                   why: "the pause without delay is for a deeper desaturation than the pause after the hold time")
+        checkOrder(t, [("spo2_pause_below", spo2Pause), ("spo2_warning_at_or_below", spo2Warning)],
+                   why: "as SpO2 falls the warning comes first, then the pause")
+        checkOrder(t, [("pulse_pause_below", pulseBelow), ("pulse_warning_above", pulseWarning), ("pulse_pause_above", pulseAbove)],
+                   why: "a rising pulse warns before it pauses, and the low pause limit lies below both")
+        checkOrder(t, [("invalid_signal_alarm_after", invalidAfter), ("monitoring_loss_pause_after", lossPause)],
+                   why: "an invalid signal alarms before monitoring loss pauses delivery")
+        checkOrder(t, [("monitoring_loss_alarm_after", lossAlarm), ("monitoring_loss_pause_after", lossPause)],
+                   why: "loss of monitoring alarms before it pauses delivery")
         if let spo2Hold, spo2Hold < .seconds(10) || spo2Hold > .seconds(30) {
             report(t.key("spo2_pause_hold"), "the SpO2 pause hold time must be 10 to 30 s (R-MON-01), not \(spo2Hold.humanReadable)",
                    fix: "choose a hold time from 10 s to 30 s")
