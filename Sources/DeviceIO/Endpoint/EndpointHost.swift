@@ -185,9 +185,18 @@ public final class EndpointHost<Endpoint: LinkEndpoint>: @unchecked Sendable {
         guard eventGeneration == generation, !stopped else { condition.unlock(); return }
         var effects = EndpointEffects<Endpoint.Output>()
         var toClose: (any ByteLink)?
+        var wakeTimer = true
         switch event {
         case let .received(bytes, at):
+            // Bytes arrive up to thousands of times a second; the timer thread needs waking only when its
+            // deadline moved earlier (a later or unchanged one: it wakes at the old one and recomputes).
+            let before = endpoint.nextDeadline
             endpoint.receive(bytes, at: at, effects: &effects)
+            if let after = endpoint.nextDeadline {
+                wakeTimer = before.map { after < $0 } ?? true
+            } else {
+                wakeTimer = false
+            }
         case let .peerConnected(at):
             endpoint.linkUp(at: at, effects: &effects)
         case let .peerDisconnected(at):
@@ -203,7 +212,7 @@ public final class EndpointHost<Endpoint: LinkEndpoint>: @unchecked Sendable {
             break
         }
         let target = link
-        condition.signal()
+        if wakeTimer { condition.signal() }
         delivery.lock()
         condition.unlock()
         deliver(effects, on: target)
