@@ -75,6 +75,9 @@ public final class InfusionSession: @unchecked Sendable {
         public var watchdogTimeout: Duration
         /// How often (real time) the wiring asks the pump for a full status.
         public var statusInterval: Duration
+        /// The least value (controller time) of the supervisor's device-timing limits: zero in production,
+        /// a real-time floor when the controller clock runs faster (see `SessionTiming.deviceTimingLimitFloor`).
+        public var deviceTimingLimitFloor: Duration
         /// How often (real time) the records thread drains decisions and commits a batch.
         public var recordInterval: Duration
         /// How often (real time) a `status` event is emitted besides mode changes (at most 1 s).
@@ -93,6 +96,7 @@ public final class InfusionSession: @unchecked Sendable {
             self.runner = runner
             watchdogTimeout = .seconds(Int(timing.watchdogTimeoutSeconds))
             statusInterval = timing.statusInterval
+            deviceTimingLimitFloor = timing.deviceTimingLimitFloor
             recordInterval = .milliseconds(20)
             statusEventInterval = .milliseconds(500)
         }
@@ -178,7 +182,7 @@ public final class InfusionSession: @unchecked Sendable {
         self.clock = clock
         self.logger = logger
         self.onEvent = onEvent
-        limits = SupervisorLimits(program: program)
+        limits = SupervisorLimits(program: program).raisingDeviceTimingLimits(toAtLeast: configuration.deviceTimingLimitFloor)
         do {
             wiring = try ChannelWiring(pump: pump, oximeter: oximeter, watchdogTimeout: configuration.watchdogTimeout,
                                        statusInterval: configuration.statusInterval, logger: logger)

@@ -321,5 +321,27 @@ struct SessionPiecesTests {
         #expect(fast.statusInterval == .milliseconds(50))
         #expect(SessionTiming(speed: 1000).watchdogTimeoutSeconds == 255)
         #expect(SessionTiming(speed: .nan).speed == 1)
+        #expect(production.deviceTimingLimitFloor == .zero)
+        #expect(fast.deviceTimingLimitFloor == .seconds(15), "250 ms of real time")
+        #expect(SessionTiming(speed: 80).deviceTimingLimitFloor == .seconds(20))
+    }
+
+    @Test("device-timing limits: raised to the floor, never lowered; clinical limits untouched; zero changes nothing")
+    func deviceTimingFloor() throws {
+        let limits = SupervisorLimits(program: try shortProgram(minutes: 40))
+        #expect(limits.raisingDeviceTimingLimits(toAtLeast: .zero) == limits)
+        let raised = limits.raisingDeviceTimingLimits(toAtLeast: .seconds(20))
+        #expect(raised.sampleMaxAge == .seconds(20) && limits.sampleMaxAge == .seconds(5))
+        #expect(raised.stopConfirmationDeadline == .seconds(20) && limits.stopConfirmationDeadline == .seconds(2))
+        #expect(raised.rateMismatchHold == .seconds(20))
+        // Only those three: every other limit is the profile's.
+        var putBack = raised
+        putBack.sampleMaxAge = limits.sampleMaxAge
+        putBack.stopConfirmationDeadline = limits.stopConfirmationDeadline
+        putBack.rateMismatchHold = limits.rateMismatchHold
+        #expect(putBack == limits)
+        // A floor below a limit leaves it as it is.
+        let low = limits.raisingDeviceTimingLimits(toAtLeast: .seconds(3))
+        #expect(low.sampleMaxAge == .seconds(5) && low.stopConfirmationDeadline == .seconds(3) && low.rateMismatchHold == .seconds(5))
     }
 }

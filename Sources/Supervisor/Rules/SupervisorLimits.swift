@@ -132,6 +132,23 @@ public struct SupervisorLimits: Hashable, Sendable {
         programIdentity = ProgramIdentity(program: program)
     }
 
+    /// The same limits with the three DEVICE-TIMING limits (`sampleMaxAge`, which is also the pump-status
+    /// freshness limit, `stopConfirmationDeadline` and `rateMismatchHold`) raised to at least `minimum`.
+    ///
+    /// Only for simulated devices on a controller clock running faster than real time (`SessionTiming`):
+    /// at 80× the profile's 5 s freshness limit is 62 ms of real time, and the pump status the wiring
+    /// asks for every 50 ms of real time arrives later than that whenever a loaded machine delays a pty
+    /// round trip by a few milliseconds, so a healthy simulated pump was taken for a silent one.
+    /// Production (speed 1) passes `.zero`, which changes nothing. The clinical limits (SpO2 and pulse
+    /// bands, their hold times, the monitoring-loss windows, dose limits) are never changed. Pure.
+    public func raisingDeviceTimingLimits(toAtLeast minimum: Duration) -> SupervisorLimits {
+        var copy = self
+        copy.sampleMaxAge = max(sampleMaxAge, minimum)
+        copy.stopConfirmationDeadline = max(stopConfirmationDeadline, minimum)
+        copy.rateMismatchHold = max(rateMismatchHold, minimum)
+        return copy
+    }
+
     /// The same limits with a titrated maintenance phase (already checked against `rateCeiling`).
     func titrated(to order: TitrationOrder) -> SupervisorLimits {
         var copy = self
