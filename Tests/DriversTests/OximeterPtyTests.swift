@@ -122,6 +122,9 @@ struct OximeterPtyTests {
         let samples = Collector<VitalSample>()
         oximeter.setSampleHandler { samples.append($0) }
         #expect(waitUntil { oximeter.connection == .connected && !samples.all.isEmpty }, "\(format): never connected")
+        // Unplug as udev sees it: the stable link goes first, then the device (a stale link could meet the
+        // old pty number given to another test's pseudo-terminal).
+        try FileManager.default.removeItem(atPath: linkPath)
         stop()
         let unplugged = Date()
         #expect(waitUntil { oximeter.connection == .disconnected }, "\(format): the unplug was never noticed")

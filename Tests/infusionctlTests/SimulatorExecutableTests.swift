@@ -217,7 +217,7 @@ struct SimulatorFaultCommandTests {
         type("oximeter0 replug", "oximeter0 replugged")
         #expect(sim.tool.line(containing: "oximeter0 \(kind) ", skipping: 1) != nil, "a new pty line after the replug\n\(sim.tool.transcript)")
         let replugged = watch.stdoutLine(from: mark) { OximeterCLI.object($0)?["state"] as? String == "connected" }
-        #expect(replugged != nil, "\(kind): never reconnected\n\(watch.transcript)")
+        #expect(replugged != nil, "\(kind): never reconnected\n\(watch.transcript)\ninfusion-sim:\n\(sim.tool.transcript)")
         mark = (replugged?.index ?? mark) + 1
         #expect(watch.stdoutLine(from: mark) { OximeterCLI.sample($0) { $0["spo2"] as? Double == 94 && $0["valid"] as? Bool == true } } != nil,
                 "\(watch.transcript)")
