@@ -129,9 +129,10 @@ struct SimulatorExecutableTests {
     }
 }
 
-/// One test per oximeter kind, each with its own `infusion-sim` and `infusionctl` processes: not
-/// serialized, so the kinds run side by side (each waits on real device rates: about 5–10 s).
-@Suite("infusion-sim: faults typed on standard input reach each kind of simulated oximeter")
+/// One test per oximeter kind, each with its own `infusion-sim` and `infusionctl` processes, waiting on
+/// real device rates (about 5 s for DF2/DF7/Contec, 10 s for DF8/Masimo). Serialized: five simulators and
+/// five watchers at once would load a 2-core machine that other real-time suites share.
+@Suite("infusion-sim: faults typed on standard input reach each kind of simulated oximeter", .serialized)
 struct SimulatorFaultCommandTests {
     /// How long to keep each kind silent so that the driver's staleness limit (docs/oximeters.md) passes.
     static func silence(for kind: String) -> String {
