@@ -172,6 +172,57 @@ struct OximeterSimulatorTests {
         #expect(!sim.device.streaming)
     }
 
+    @Test("low battery: Nonin STAT2 bit 0 on each packet begun during it (DF8: byte 4 bit 0), values unchanged; gone after")
+    func noninLowBattery() throws {
+        /// The packets a simulated DF2 or DF7 Nonin sends in 4 s with a 2-s low battery from the start.
+        func packets<K: NoninSimulatorKind>(_ device: SimulatedNonin<K>, _ format: Nonin.FrameFormat) throws -> [Nonin.Packet] {
+            var sim = SimulatorDriver(device)
+            sim.device.observe(observation(spo2: 96, pulse: 70), at: .origin)
+            #expect(try sim.inject("low-battery", "2s") == "low-battery for 2 s")
+            sim.run(until: .origin + .seconds(4) - .nanoseconds(1))
+            var decoder = Nonin.StreamDecoder(format: format)
+            return decoder.decode(sim.bytes()).compactMap(\.packet)
+        }
+        for format in [Nonin.FrameFormat.df2, .df7] {
+            let packets = format == .df2 ? try packets(SimulatedNoninDF2(), .df2) : try packets(SimulatedNoninDF7(), .df7)
+            #expect(packets.count == 12)
+            // Packets begin every 1/3 s: the six begun in the first 2 s carry the bit, the rest do not.
+            #expect(packets.prefix(6).allSatisfy { $0.values.status2 == .lowBattery }, "\(format)")
+            #expect(packets.dropFirst(6).allSatisfy { $0.values.status2 == [] }, "\(format)")
+            #expect(packets.allSatisfy { $0.values.spo2 == .percent(96) && $0.values.heartRate == .beatsPerMinute(70) })
+            #expect(packets.allSatisfy { $0.combinedStatus.intersection([.sensorAlarm, .artifact, .outOfTrack]).isEmpty })
+        }
+        var df8 = SimulatorDriver(SimulatedNoninDF8())
+        df8.device.observe(observation(spo2: 96, pulse: 70), at: .origin)
+        _ = try df8.inject("low-battery", "2s")
+        df8.run(until: .origin + .seconds(4) - .nanoseconds(1))
+        #expect(df8.sent.count == 4)
+        #expect(df8.sent.map { $0.1[3] & 0x01 } == [1, 1, 0, 0])  // byte 4 bit 0, records at 0, 1, 2 and 3 s
+        var decoder = Nonin.DF8Decoder()
+        let records = decoder.decode(df8.bytes())
+        #expect(records.map { $0.status.contains(.lowBattery) } == [true, true, false, false])
+        #expect(records.allSatisfy { $0.spo2 == .percent(96) && $0.heartRate == .beatsPerMinute(70) })
+    }
+
+    @Test("low battery: Masimo ALARM=0040 with the values unchanged; Contec refuses it (its format has no battery bit)")
+    func lowBatteryMasimoContec() throws {
+        var masimo = SimulatorDriver(SimulatedMasimo())
+        masimo.device.observe(observation(spo2: 97, pulse: 72, pi: 3.6), at: .origin)
+        #expect(try masimo.inject("low-battery", "1s") == "low-battery for 1 s")
+        masimo.run(until: .origin + .seconds(1))
+        let lines = String(decoding: masimo.bytes(), as: UTF8.self).split(separator: "\r\n")
+        #expect(lines == [
+            "01/01/25 08:00:00 SN=0123456789 SPO2=097% BPM=072 PI=03.60% SPCO=--.-% SPMET=--.-% DESAT=-- PIDELTA=+-- PVI=--- ALARM=0040 EXC=000800",
+            "01/01/25 08:00:01 SN=0123456789 SPO2=097% BPM=072 PI=03.60% SPCO=--.-% SPMET=--.-% DESAT=-- PIDELTA=+-- PVI=--- ALARM=0000 EXC=000800",
+        ])
+        var contec = SimulatorDriver(SimulatedContec())
+        let refusal = #expect(throws: FaultError.self) { try contec.inject("low-battery", "5s") }
+        #expect(refusal?.description.contains("no battery bit") == true)
+        #expect(SimulatedContec.faultHelp.allSatisfy { !$0.hasPrefix("low-battery") })
+        #expect(SimulatedMasimo.faultHelp.contains { $0.hasPrefix("low-battery") })
+        #expect(SimulatedNoninDF8.faultHelp.contains { $0.hasPrefix("low-battery") })
+    }
+
     @Test("faults: durations, clear, and clear errors for bad input")
     func faultParsing() throws {
         var faults = OximeterFaults()
@@ -190,3 +241,4 @@ struct OximeterSimulatorTests {
         #expect(faults.takeGarbage() == nil)
     }
 }
+

@@ -75,7 +75,7 @@ struct SimulatorHostTests {
         #expect(world.patient.observation.plasmaConcentration <= before)
     }
 
-    @Test("a hosted device serves on a pty, keeps its --link symlink through unplug and replug, and takes faults")
+    @Test("a hosted device serves on a pty, removes its --link symlink while unplugged (as udev does) and puts it back on the new pty at the replug, and takes faults")
     func hostedDevice() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sim-\(UUID())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -99,6 +99,8 @@ struct SimulatorHostTests {
         device.unplug(for: nil)
         #expect(throws: DeviceIOError.self) { _ = try port.read(upTo: 64, timeout: .seconds(1)) }
         port.close()
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == nil, "no link while unplugged")
+        #expect(throws: DeviceIOError.notFound(path: link)) { _ = try SerialPort(path: link, settings: .newEra19200) }
         device.replug()
         #expect(waitUntil { paths.all.count == 2 })
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == paths.all.last)

@@ -72,6 +72,25 @@ struct ContecDriverTests {
         #expect(rig.connections().map(\.1) == [.connected])
     }
 
+    @Test("worst phase: a fault starting just after a packet was sampled shows on the next one, within 18 ms", arguments: [
+        ("probe-off", OximetryQuality.probeOff), ("artifact", .searching), ("low-perfusion", .lowPerfusion), ("out-of-track", .outOfTrack),
+    ])
+    func faultsWorstPhase(_ fault: String, _ flag: OximetryQuality) {
+        let rig = rig()
+        // Packets go out every 1/60 s from the "start" command's arrival (0.78 ms: 9 bytes at 115 200 baud);
+        // one is sent at 2.00078 s, so 2.001 s is just after a packet was sampled without the fault.
+        rig.run(.milliseconds(2_001))
+        let start = rig.now
+        #expect(rig.inject(fault, "1s") == "\(fault) for 1 s")
+        rig.run(.seconds(1))
+        let found = rig.firstSample(with: flag, after: start)
+        #expect(found != nil)
+        if let (delay, _) = found {
+            // More than 15 ms: this is the worst phase (the next packet, 1/60 s later, plus 0.8 ms on the wire).
+            #expect(delay > .milliseconds(15) && delay <= .milliseconds(18), "\(fault) took \(delay)")
+        }
+    }
+
     @Test("a scenario's probe-off: probe error bit and invalid markers")
     func scenarioProbeOff() {
         let rig = rig()

@@ -98,6 +98,32 @@ struct NoninDriverTests {
         }
     }
 
+    @Test("low battery shows as .lowBattery within one packet or record; the values stay valid; gone when it ends",
+          arguments: NoninCase.allCases)
+    func lowBattery(_ c: NoninCase) {
+        let rig = noninRig(c)
+        rig.run(.seconds(2))
+        #expect(rig.samples(.origin).allSatisfy { !$0.quality.contains(.lowBattery) })
+        let start = rig.now()
+        #expect(rig.inject("low-battery", ["3s"]) == "low-battery for 3 s")
+        rig.run(.seconds(3))
+        let found = rig.first(.lowBattery, start)
+        #expect(found != nil, "low battery must show as its flag")
+        if let (delay, sample) = found {
+            #expect(delay <= c.reactionLimit, "low battery took \(delay)")
+            // A low battery is not a measurement problem: the values are still published and valid.
+            #expect(sample.quality == .lowBattery && sample.isValid)
+            #expect(sample.spo2 == .percent(95) && sample.pulseRate == .beatsPerMinute(80))
+        }
+        // Every sample from the reaction limit until the fault ends carries the flag.
+        let during = rig.samples(start + c.reactionLimit).filter { $0.arrivedAt < start + .seconds(3) }
+        #expect(during.count >= 2 * c.samplesPerSecond - 1)
+        #expect(during.allSatisfy { $0.quality == .lowBattery })
+        rig.run(.seconds(2))
+        let after = rig.samples(rig.now() - .seconds(1))
+        #expect(!after.isEmpty && after.allSatisfy { $0.quality == [] && $0.isValid })
+    }
+
     @Test("a scenario's probe-off (PatientObservation.conditions) is encoded faithfully", arguments: NoninCase.allCases)
     func scenarioProbeOff(_ c: NoninCase) {
         let rig = noninRig(c)

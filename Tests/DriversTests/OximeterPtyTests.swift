@@ -84,7 +84,8 @@ struct OximeterPtyTests {
         #expect(waitUntil(3) { oximeter.connection == .connected && oximeter.latestSample?.isValid == true })
     }
 
-    @Test("unplug and replug over ptys: disconnected, then reconnected on the same link path", arguments: [OximeterProtocol.noninDF2, .contec])
+    @Test("unplug and replug over ptys: disconnected within 1 s, then reconnected on the same link path; valid samples resume",
+          arguments: OximeterProtocol.allCases)
     func unplug(_ format: OximeterProtocol) throws {
         let clock = SystemMonotonicClock()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("oximeter-\(UUID())")
@@ -92,37 +93,49 @@ struct OximeterPtyTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let linkPath = directory.appendingPathComponent("oximeter0").path
 
-        func plugIn() throws -> EndpointHost<SimulatedNoninDF2>? {
-            let sim = try PtySimulator(SimulatedNoninDF2(), observation: knownObservation(), clock: clock)
-            try? FileManager.default.removeItem(atPath: linkPath)
-            try FileManager.default.createSymbolicLink(atPath: linkPath, withDestinationPath: sim.pty.slavePath)
-            return sim.host
+        /// Hosts a fresh simulator of `format` on a new pty, points the stable link at it, returns its stop.
+        func plugIn() throws -> () -> Void {
+            func host<Device: SimulatedDevice & PatientMonitoringDevice>(_ device: Device) throws -> () -> Void {
+                let sim = try PtySimulator(device, observation: knownObservation(), clock: clock)
+                try? FileManager.default.removeItem(atPath: linkPath)
+                try FileManager.default.createSymbolicLink(atPath: linkPath, withDestinationPath: sim.pty.slavePath)
+                return { sim.host.stop() }
+            }
+            switch format {
+            case .noninDF2: return try host(SimulatedNoninDF2())
+            case .noninDF7: return try host(SimulatedNoninDF7())
+            case .noninDF8: return try host(SimulatedNoninDF8())
+            case .masimo: return try host(SimulatedMasimo())
+            case .contec: return try host(SimulatedContec())
+            }
         }
-        func plugInContec() throws -> EndpointHost<SimulatedContec>? {
-            let sim = try PtySimulator(SimulatedContec(), observation: knownObservation(), clock: clock)
-            try? FileManager.default.removeItem(atPath: linkPath)
-            try FileManager.default.createSymbolicLink(atPath: linkPath, withDestinationPath: sim.pty.slavePath)
-            return sim.host
+        var stop = try plugIn()
+        let retry = Duration.milliseconds(50)
+        let oximeter: any PulseOximeter = switch format {
+        case .noninDF2: NoninOximeter(path: linkPath, configuration: .init(format: .df2), clock: clock, reconnectInterval: retry)
+        case .noninDF7: NoninOximeter(path: linkPath, configuration: .init(format: .df7), clock: clock, reconnectInterval: retry)
+        case .noninDF8: NoninOximeter(path: linkPath, configuration: .init(format: .df8), clock: clock, reconnectInterval: retry)
+        case .masimo: MasimoOximeter(path: linkPath, clock: clock, reconnectInterval: retry)
+        case .contec: ContecOximeter(path: linkPath, clock: clock, reconnectInterval: retry)
         }
-        var nonin = format == .contec ? nil : try plugIn()
-        var contec = format == .contec ? try plugInContec() : nil
-        let oximeter: any PulseOximeter = format == .contec
-            ? ContecOximeter(path: linkPath, clock: clock, reconnectInterval: .milliseconds(50))
-            : NoninOximeter(path: linkPath, configuration: .init(format: .df2), clock: clock, reconnectInterval: .milliseconds(50))
         defer { oximeter.close() }
         let samples = Collector<VitalSample>()
         oximeter.setSampleHandler { samples.append($0) }
-        #expect(waitUntil { oximeter.connection == .connected })
-        nonin?.stop()
-        contec?.stop()
+        #expect(waitUntil { oximeter.connection == .connected && !samples.all.isEmpty }, "\(format): never connected")
+        // Unplug as udev sees it: the stable link goes first, then the device (a stale link could meet the
+        // old pty number given to another test's pseudo-terminal).
+        try FileManager.default.removeItem(atPath: linkPath)
+        stop()
         let unplugged = Date()
-        #expect(waitUntil { oximeter.connection == .disconnected })
-        #expect(Date().timeIntervalSince(unplugged) < 1.0, "unplug must be noticed within 1 s")
-        if format == .contec { contec = try plugInContec() } else { nonin = try plugIn() }
+        #expect(waitUntil { oximeter.connection == .disconnected }, "\(format): the unplug was never noticed")
+        #expect(Date().timeIntervalSince(unplugged) < 1.0, "\(format): unplug must be noticed within 1 s")
+        #expect(oximeter.latestSample == nil, "\(format): a disconnected oximeter offers no latest sample")
+        stop = try plugIn()
         let count = samples.all.count
-        #expect(waitUntil { oximeter.connection == .connected && samples.all.count > count })
-        #expect(samples.all.last?.isValid == true)
-        nonin?.stop()
-        contec?.stop()
+        #expect(waitUntil { oximeter.connection == .connected && samples.all.count > count }, "\(format): no reconnection")
+        let resumed = samples.all.dropFirst(count)
+        #expect(!resumed.isEmpty && resumed.allSatisfy { $0.isValid && $0.spo2 == .percent(95) && $0.pulseRate == .beatsPerMinute(80) },
+                "\(format): \(resumed.map(\.quality))")
+        stop()
     }
 }

@@ -61,6 +61,7 @@ final class LiveTool: Sendable {
 
     func send(_ line: String) { input.fileHandleForWriting.write(Data((line + "\n").utf8)) }
     func interrupt() { process.interrupt() }
+    func terminate() { process.terminate() }
 
     /// Waits for the exit (up to `limit`); returns the status, or nil if it is still running (then killed).
     func waitForExit(within limit: Duration = .seconds(60)) -> Int32? {

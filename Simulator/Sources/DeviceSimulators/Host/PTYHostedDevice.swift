@@ -40,7 +40,8 @@ public protocol HostedSimulation: AnyObject, Sendable {
     func start()
     /// Stops serving and hangs up the pty.
     func stop()
-    /// Pulls the plug (the driver sees a hang-up); plugs back in after `duration`, or on `replug()`.
+    /// Pulls the plug (the driver sees a hang-up; the `--link` symlink is removed, as udev removes a
+    /// device's link); plugs back in after `duration`, or on `replug()`.
     func unplug(for duration: Duration?)
     /// Plugs back in (a new pty; the `--link` symlink follows it).
     func replug()
@@ -99,7 +100,15 @@ public final class PTYHostedDevice<Device: SimulatedDevice>: HostedSimulation, @
 
     public func start() { host.start() }
     public func stop() { host.stop() }
-    public func unplug(for duration: Duration?) { host.disconnect(reopenAfter: duration) }
+    /// Removes the `--link` symlink first, as udev removes a device's symlink when it is unplugged: a
+    /// driver retrying the link then finds nothing until the replug, instead of the old pty number, which
+    /// the kernel may already have given to another program's pseudo-terminal.
+    public func unplug(for duration: Duration?) {
+        if let directory = setup.linkDirectory {
+            try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(setup.name))
+        }
+        host.disconnect(reopenAfter: duration)
+    }
     public func replug() { host.reconnectNow() }
 
     public func inject(_ fault: FaultCommand) -> Result<String, FaultError> {

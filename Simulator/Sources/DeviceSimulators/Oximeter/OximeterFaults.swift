@@ -13,13 +13,17 @@ public struct OximeterFaults: Sendable {
     private var outOfTrackUntil: MonotonicInstant?
     private var silenceUntil: MonotonicInstant?
     private var corruptUntil: MonotonicInstant?
+    private var lowBatteryUntil: MonotonicInstant?
     private var garbagePending = 0
     private var random: UInt64 = 0x9E37_79B9_7F4A_7C15
 
     /// No faults.
     public init() {}
 
-    /// The help lines (`SimulatedDevice.faultHelp`), common to all oximeters.
+    /// The help line of `low-battery`, which only the formats with a low-battery bit accept.
+    public static let lowBatteryHelp = "low-battery [DUR]     the battery is low: the format's low-battery bit (Nonin, Masimo; Contec V7.0 has none)"
+
+    /// The help lines (`SimulatedDevice.faultHelp`) of the oximeters that can show a low battery.
     public static let help: [String] = ObservedPatient.controlHelp + [
         "probe-off [DUR]       probe off the finger (each format's own way), for DUR or until clear",
         "artifact [DUR]        motion artifact (also: motion)",
@@ -28,8 +32,12 @@ public struct OximeterFaults: Sendable {
         "silence [DUR]         send nothing at all (the device stays plugged in)",
         "garbage               send 32 bytes of noise once, between frames",
         "corrupt [DUR]         corrupt every frame (bad checksums / broken framing)",
+        lowBatteryHelp,
         "clear                 end every fault",
     ]
+
+    /// The help lines of an oximeter whose format has no low-battery bit (Contec V7.0).
+    public static var helpWithoutLowBattery: [String] { help.filter { $0 != lowBatteryHelp } }
 
     /// Applies `fault` at `now`; throws for an unknown name or an unreadable duration.
     public mutating func inject(_ fault: FaultCommand, at now: MonotonicInstant) throws(FaultError) -> String {
@@ -49,6 +57,7 @@ public struct OximeterFaults: Sendable {
         case "out-of-track": outOfTrackUntil = until
         case "silence": silenceUntil = until
         case "corrupt": corruptUntil = until
+        case "low-battery": lowBatteryUntil = until
         case "garbage":
             garbagePending += 32
             return "garbage: 32 bytes of noise"
@@ -56,7 +65,7 @@ public struct OximeterFaults: Sendable {
             self = OximeterFaults()
             return "all faults cleared"
         default:
-            throw FaultError("unknown oximeter fault \"\(fault.name)\"; accepted: spo2-sim, bias, probe-off, artifact, low-perfusion, out-of-track, silence, garbage, corrupt, clear (unplug and replug are the host's)")
+            throw FaultError("unknown oximeter fault \"\(fault.name)\"; accepted: spo2-sim, bias, probe-off, artifact, low-perfusion, out-of-track, silence, garbage, corrupt, low-battery, clear (unplug and replug are the host's)")
         }
         return "\(fault.name) \(span)"
     }
@@ -81,6 +90,9 @@ public struct OximeterFaults: Sendable {
 
     /// True while every frame is corrupted.
     public func isCorrupt(at now: MonotonicInstant) -> Bool { Self.active(corruptUntil, now) }
+
+    /// True while the battery is low (`low-battery`): the device sets its format's low-battery bit.
+    public func isLowBattery(at now: MonotonicInstant) -> Bool { Self.active(lowBatteryUntil, now) }
 
     /// The noise to send now (once per `garbage`), or nil. Deterministic (xorshift).
     public mutating func takeGarbage() -> [UInt8]? {

@@ -18,14 +18,14 @@ import InfusionCore
 ///   low perfusion → signal strength 1 and PI at most 0.2 %; out of track → "searching pulse" +
 ///   "searching too long" and invalid markers. Silence → nothing at all, not even command answers;
 ///   corrupt → bit 7 cleared on the SpO2 byte of every packet (the packet is cut short at it; V7.0 has
-///   no checksum); garbage → 32 noise bytes.
+///   no checksum); garbage → 32 noise bytes. `low-battery` is refused: the format has no battery bit.
 public struct SimulatedContec: SimulatedDevice, PatientMonitoringDevice {
     /// Log lines for the operator.
     public typealias Output = String
     /// "contec".
     public static let kind = "contec"
-    /// See `SimulatedDevice.faultHelp`.
-    public static var faultHelp: [String] { OximeterFaults.help }
+    /// See `SimulatedDevice.faultHelp`: every oximeter fault but `low-battery` (see `inject`).
+    public static var faultHelp: [String] { OximeterFaults.helpWithoutLowBattery }
 
     /// The faults in force.
     public private(set) var faults = OximeterFaults()
@@ -59,8 +59,13 @@ public struct SimulatedContec: SimulatedDevice, PatientMonitoringDevice {
         patient.observe(observation, at: now)
     }
 
-    /// See `SimulatedDevice.inject(_:at:)`.
+    /// See `SimulatedDevice.inject(_:at:)`. Refuses `low-battery`: the V7.0 real-time packet has no
+    /// battery bit (reference/protocols.md §B4a), so the fault could not reach the host.
     public mutating func inject(_ fault: FaultCommand, at now: MonotonicInstant) throws(FaultError) -> String {
+        if fault.name == "low-battery" {
+            throw FaultError("low-battery: a Contec V7.0 real-time packet has no battery bit, so a low battery cannot be "
+                + "shown to the host; use a Nonin or Masimo simulator to test it")
+        }
         if let done = try patient.control(fault) { return done }
         return try faults.inject(fault, at: now)
     }

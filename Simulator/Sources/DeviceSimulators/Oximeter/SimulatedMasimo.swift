@@ -12,7 +12,8 @@ import InfusionCore
 ///   `ALARM=0012` (SpO2 low, alarm active) while SpO2 < 90 %.
 /// * Conditions (scenario + faults) on the wire: probe off → EXC sensor off (0x20) and dashes for SpO2,
 ///   BPM and PI; artifact → EXC low signal IQ (0x400); low perfusion → EXC low perfusion (0x4) with PI at
-///   most 0.2 %; out of track → EXC pulse search (0x8) and dashes. Silence → nothing; corrupt → the
+///   most 0.2 %; out of track → EXC pulse search (0x8) and dashes. Low battery → ALARM low battery
+///   (0x0040), values unchanged. Silence → nothing; corrupt → the
 ///   `=` of every `SPO2=` becomes `:` (the line cannot be read; the format has no checksum); garbage →
 ///   32 noise bytes before the next line.
 public struct SimulatedMasimo: SimulatedDevice, PatientMonitoringDevice {
@@ -100,6 +101,7 @@ public struct SimulatedMasimo: SimulatedDevice, PatientMonitoringDevice {
         }
         var alarms: Masimo.AlarmFlags = []
         if let value = spo2?.percent, value.rounded() < 90 { alarms.formUnion([.spo2Low, .alarmActive]) }
+        if faults.isLowBattery(at: t) { alarms.insert(.lowBattery) }
         return Masimo.Record(deviceTime: Self.deviceTime(at: t), serialNumber: "0123456789", spo2: spo2, pulseRate: rate,
                              perfusionIndex: pi, alarms: alarms, exceptions: exceptions)
     }

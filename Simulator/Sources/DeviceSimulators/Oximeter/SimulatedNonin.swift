@@ -57,7 +57,8 @@ public typealias SimulatedNoninDF8 = SimulatedNonin<NoninDF8Kind>
 ///   which the recording values update), so a packet's status bits and values always agree.
 /// * Conditions (scenario + faults) on the wire: probe off → SNSA (DF8: SNSA) and missing values as
 ///   above; artifact → ARTF; out of track → OOT and missing values; low perfusion → red perfusion
-///   (DF8: LPRF). Silence → nothing sent; corrupt → every frame's checksum off by one (DF8, which has
+///   (DF8: LPRF). Low battery → STAT2 bit 0 (frame 8, sampled with the packet; DF8: byte 4 bit 0).
+///   Silence → nothing sent; corrupt → every frame's checksum off by one (DF8, which has
 ///   no checksum: bit 7 cleared in byte 1, so the record cannot be framed); garbage → 32 noise bytes.
 /// * Host commands: set-format (`02 70 02 02 ZZ 03`) to DF2, DF7 or DF8 is ACKed (06) and takes effect
 ///   at the next frame if it comes within 5 s of link-up (the 9560's rule); otherwise, or for another
@@ -213,7 +214,8 @@ public struct SimulatedNonin<Kind: NoninSimulatorKind>: SimulatedDevice, Patient
             let rate: PulseRate? = missing ? nil : patient.observation.pulseRate
             timerTicks = (timerTicks &+ 1) & 0x3FFF
             values = Nonin.PacketValues(
-                heartRate: rate, spo2: spo2, revision: 0x2A, timerTicks: timerTicks, status2: [],
+                heartRate: rate, spo2: spo2, revision: 0x2A, timerTicks: timerTicks,
+                status2: faults.isLowBattery(at: t) ? [.lowBattery] : [],
                 spo2Display: shown.0, spo2Fast: spo2, spo2BeatToBeat: spo2, extendedHeartRate: rate,
                 extendedSpO2: spo2, extendedSpO2Display: shown.0, heartRateDisplay: shown.1,
                 extendedHeartRateDisplay: shown.1)
@@ -258,6 +260,7 @@ public struct SimulatedNonin<Kind: NoninSimulatorKind>: SimulatedDevice, Patient
         if conditions.contains(.probeOff) { status.insert(.sensorAlarm) }
         if conditions.contains(.motionArtifact) { status.insert(.artifact) }
         if conditions.contains(.outOfTrack) { status.insert(.outOfTrack) }
+        if faults.isLowBattery(at: t) { status.insert(.lowBattery) }
         if !conditions.contains(.probeOff) && !conditions.contains(.outOfTrack) {
             switch perfusion(conditions) {
             case .low: status.insert(.lowPerfusion)
