@@ -128,12 +128,13 @@ struct VerifyOximeterCommand: AsyncParsableCommand {
             let wait = until - clock.now()
             if wait > .zero { try await Task.sleep(for: wait) }
         })
+        let interrupt = try StopOnSignal(message: "keeping the partial record…")
         Output.note("verifying \(identity.label): \(total) set points, about \(plan.totalDuration.humanReadable) plus the time to set each; "
-            + "Ctrl-C stops and keeps a partial record")
+            + "Ctrl-C or SIGTERM stops and keeps a partial record")
         let task = Task { await runner.run(workflow) { progress in ProgressPrinter.shared.show(progress) } }
-        let interrupt = InterruptHandler(message: "interrupted: keeping the partial record…") { task.cancel() }
+        interrupt.arm { task.cancel() }
         let finished = await task.value
-        interrupt.cancel()
+        interrupt.disarm()
         guard let run = finished else {
             Output.error("the verification ended without a result: report this as a bug")
             throw ExitCode.failure
