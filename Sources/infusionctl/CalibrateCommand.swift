@@ -47,7 +47,7 @@ struct CalibratePumpCommand: AsyncParsableCommand {
             second hour; --quick: 30 minutes, analysis of minutes 10-30, indicative only). The record is stored in \
             the record database and the report (HTML with the trumpet plot, CSV) written to --out.
 
-            Progress and the time remaining are shown on standard error. Ctrl-C stops the pump and keeps the \
+            Progress and the time remaining are shown on standard error. Ctrl-C or SIGTERM stops the pump and keeps the \
             partial record, marked incomplete.
 
             Exit codes: 0 pass; 2 fail; 3 incomplete (interrupted or aborted); 1 a device or the database could \

@@ -28,7 +28,7 @@ struct VerifyOximeterCommand: AsyncParsableCommand {
             oximeter's readings over the window, and computes bias and A_rms against the claim (default A_rms ≤ 4 %). \
             The record is stored in the record database and the report (HTML, CSV) written to --out.
 
-            Progress and the time remaining are shown on standard error. Ctrl-C (or end of input while waiting \
+            Progress and the time remaining are shown on standard error. Ctrl-C or SIGTERM (or end of input while waiting \
             for Enter) stops and keeps the partial record, marked incomplete.
 
             Exit codes: 0 pass; 2 fail; 3 incomplete; 1 the oximeter or the database could not be used; 64 usage error.
