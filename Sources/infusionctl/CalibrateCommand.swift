@@ -47,7 +47,7 @@ struct CalibratePumpCommand: AsyncParsableCommand {
             second hour; --quick: 30 minutes, analysis of minutes 10-30, indicative only). The record is stored in \
             the record database and the report (HTML with the trumpet plot, CSV) written to --out.
 
-            Progress and the time remaining are shown on standard error. Ctrl-C stops the pump and keeps the \
+            Progress and the time remaining are shown on standard error. Ctrl-C or SIGTERM stops the pump and keeps the \
             partial record, marked incomplete.
 
             Exit codes: 0 pass; 2 fail; 3 incomplete (interrupted or aborted); 1 a device or the database could \
@@ -141,11 +141,12 @@ struct CalibratePumpCommand: AsyncParsableCommand {
             let wait = until - clock.now()
             if wait > .zero { try await Task.sleep(for: wait) }
         }
-        Output.note("calibrating \(identities.0.label) at \(plan.setRate) for \(plan.method.duration.humanReadable) (+ settling); Ctrl-C stops the pump and keeps a partial record")
+        let interrupt = try StopOnSignal(message: "stopping the pump and keeping the partial record…")
+        Output.note("calibrating \(identities.0.label) at \(plan.setRate) for \(plan.method.duration.humanReadable) (+ settling); Ctrl-C or SIGTERM stops the pump and keeps a partial record")
         let task = Task { await runner.run(workflow) { progress in ProgressPrinter.shared.show(progress) } }
-        let interrupt = InterruptHandler { task.cancel() }
+        interrupt.arm { task.cancel() }
         let finished = await task.value
-        interrupt.cancel()
+        interrupt.disarm()
         guard let run = finished else {
             Output.error("the calibration ended without a result: report this as a bug")
             throw ExitCode.failure
@@ -226,24 +227,39 @@ final class ProgressPrinter: Sendable {
     }
 }
 
-/// Runs `action` once on the first Ctrl-C (SIGINT) until cancelled; a second Ctrl-C is ignored while the
-/// action (stopping the pump, keeping the record) completes. The dispatch source is only touched in
-/// `init` and `cancel` (the source itself is thread-safe), hence `@unchecked`.
-final class InterruptHandler: @unchecked Sendable {
-    private let source: any DispatchSourceSignal
+/// Cancels a calibration or verification run on the first SIGINT (Ctrl-C) or SIGTERM, saying so on
+/// standard error; later signals are absorbed while the run stops the pump and keeps its record.
+/// `init` installs the handlers (call it before announcing the run); `arm` says what to do (at once when
+/// a signal already came); `disarm` stops listening and restores the default handlers. Any thread.
+final class StopOnSignal: Sendable {
+    private let message: String
+    private let fired = Atomic<Bool>(false)
+    private let registration = Mutex<TerminationSignals.Registration?>(nil)
 
-    init(message: String = "interrupted: stopping the pump and keeping the partial record…", _ action: @escaping @Sendable () -> Void) {
-        signal(SIGINT, SIG_IGN)
-        source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        source.setEventHandler {
-            FileHandle.standardError.write(Data("\n\(message)\n".utf8))
-            action()
+    /// Installs the SIGINT and SIGTERM handlers; throws exit 1 (after saying why) when it cannot.
+    init(message: String) throws {
+        self.message = message
+        do throws(TerminationSignals.Unavailable) {
+            try TerminationSignals.install()
+        } catch {
+            Output.error("\(error); nothing was started")
+            throw ExitCode.failure
         }
-        source.resume()
     }
 
-    func cancel() {
-        source.cancel()
-        signal(SIGINT, SIG_DFL)
+    /// Runs `action` once, on the first signal since `init` (at once if it already arrived).
+    func arm(_ action: @escaping @Sendable () -> Void) {
+        let made = TerminationSignals.onSignal { [self] number in
+            guard !fired.exchange(true, ordering: .acquiringAndReleasing) else { return }
+            FileHandle.standardError.write(Data("\n\(TerminationSignals.name(of: number)): \(message)\n".utf8))
+            action()
+        }
+        registration.withLock { $0 = made }
+    }
+
+    /// Stops listening and puts back the default handlers.
+    func disarm() {
+        registration.withLock { $0?.cancel() }
+        TerminationSignals.restoreDefaults()
     }
 }

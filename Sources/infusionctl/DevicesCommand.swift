@@ -61,8 +61,8 @@ struct DevicesCommand: AsyncParsableCommand {
 
     private func runWatch() async throws {
         // First: once the list is printed, SIGINT and SIGTERM must end the watch cleanly (exit 0).
-        do throws(Interrupt.Unavailable) {
-            try Interrupt.catchSignals()
+        do throws(TerminationSignals.Unavailable) {
+            try TerminationSignals.install()
         } catch {
             Output.error("\(error)")
             throw ExitCode.failure
@@ -92,7 +92,7 @@ struct DevicesCommand: AsyncParsableCommand {
                 Output.line(DevicesCommand.text(for: news))
             }
         }
-        await Interrupt.wait()
+        _ = await TerminationSignals.wait()
         monitor.close()
     }
 
@@ -221,77 +221,5 @@ struct EventRecord: Encodable {
         case .changed: self.event = "changed"
         }
         device = DeviceRecord(event.device)
-    }
-}
-
-/// SIGINT and SIGTERM as an event, for commands that run until interrupted (`devices --watch`,
-/// `oximeter`).
-///
-/// `catchSignals()` installs the handlers synchronously with `sigaction` (`SA_RESTART`): from its
-/// return on, neither signal kills the process nor is lost, so call it before printing anything that
-/// tells a person or a script the command is running. (A dispatch signal source is not enough on Linux:
-/// libdispatch installs its handler later, on its manager thread, and a signal arriving in between is
-/// ignored, leaving the command running.) The handler only writes one byte to a pipe (async-signal-safe);
-/// `wait()` returns once a byte is there. The pipe and the handlers stay for the life of the process, so
-/// a second Ctrl-C during clean-up is absorbed. Any thread.
-enum Interrupt {
-    /// The pipe's write end, read by the signal handler (-1 until installed).
-    private static let writeEnd = Atomic<Int32>(-1)
-    /// The pipe's read end (-1 until installed); also marks the installation done.
-    private static let readEnd = Mutex<Int32>(-1)
-
-    /// Why the handlers could not be installed.
-    struct Unavailable: Error, CustomStringConvertible {
-        let errno: Int32
-        var description: String {
-            "cannot catch Ctrl-C: pipe failed (\(String(cString: strerror(errno)))): close other programs' files, or raise the open-file limit"
-        }
-    }
-
-    /// Installs the handlers once; later calls do nothing.
-    static func catchSignals() throws(Unavailable) {
-        try readEnd.withLock { (fd: inout Int32) throws(Unavailable) in
-            guard fd < 0 else { return }
-            var ends: [Int32] = [-1, -1]
-            guard pipe(&ends) == 0 else { throw Unavailable(errno: errno) }
-            _ = fcntl(ends[0], F_SETFD, FD_CLOEXEC)
-            _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
-            _ = fcntl(ends[1], F_SETFL, O_NONBLOCK)  // the handler never blocks
-            writeEnd.store(ends[1], ordering: .releasing)
-            var action = sigaction()
-            action.__sigaction_handler.sa_handler = { _ in
-                let saved = errno
-                var byte: UInt8 = 1
-                _ = write(Interrupt.writeEnd.load(ordering: .acquiring), &byte, 1)
-                errno = saved
-            }
-            sigemptyset(&action.sa_mask)
-            action.sa_flags = SA_RESTART
-            sigaction(SIGINT, &action, nil)
-            sigaction(SIGTERM, &action, nil)
-            fd = ends[0]
-        }
-    }
-
-    /// Returns once SIGINT or SIGTERM has arrived since `catchSignals()` (which it calls first, in case
-    /// the caller did not). When the handlers cannot be installed it says so and returns at once.
-    static func wait() async {
-        do throws(Unavailable) {
-            try catchSignals()
-        } catch {
-            Output.error("\(error)")
-            return
-        }
-        let fd = readEnd.withLock { $0 }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            // A blocking read on a thread of its own, not on the cooperative pool.
-            let thread = Thread {
-                var byte: UInt8 = 0
-                while read(fd, &byte, 1) < 0 && errno == EINTR {}
-                continuation.resume()
-            }
-            thread.name = "interrupt wait"
-            thread.start()
-        }
     }
 }

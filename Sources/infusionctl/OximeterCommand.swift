@@ -55,6 +55,13 @@ struct OximeterWatchCommand: AsyncParsableCommand {
             Output.error("cannot open the oximeter on \(device): \(error)")
             throw ExitCode.failure
         }
+        // Before the ready line: from then on SIGINT and SIGTERM end the watch cleanly (exit 0).
+        do throws(TerminationSignals.Unavailable) {
+            try TerminationSignals.install()
+        } catch {
+            Output.error("\(error)")
+            throw ExitCode.failure
+        }
         let clock = SystemMonotonicClock()
         let start = clock.now()
         let oximeter = makePulseOximeter(protocol: format, path: device, name: "oximeter \(device)", clock: clock)
@@ -78,7 +85,7 @@ struct OximeterWatchCommand: AsyncParsableCommand {
                 if let line = asJSON ? Self.json(event, start: start) : Self.text(event, start: start) { Output.line(line) }
             }
         }
-        await Interrupt.wait()
+        _ = await TerminationSignals.wait()
         stopping.store(true, ordering: .releasing)
         let counters = oximeter.counters
         oximeter.close()

@@ -187,7 +187,9 @@ enum ProgramReport {
             concentration_mg_per_mL = request.concentration?.milligramsPerMillilitre
             weight_kg = request.weight?.kilograms
             if case let .weightBased(rate, _) = request.dose { doseRate_mg_per_kg_per_h = rate.milligramsPerKilogramPerHour }
-            if let c = result.calculation {
+            // A rejected program has no pump rate, volume or projected dose: nothing from it may be
+            // programmed into a pump, so nothing that could be copied into one is printed.
+            if result.status != .rejected, let c = result.calculation {
                 pumpRate_mL_per_h = c.pumpRate.actual.millilitresPerHour
                 pumpRateRequested_mL_per_h = c.pumpRate.requested.millilitresPerHour
                 deliveredDoseRate_mg_per_kg_per_h = c.deliveredDoseRate.milligramsPerKilogramPerHour
@@ -210,6 +212,10 @@ enum ProgramReport {
 
     static func json(_ document: Document) -> String { Output.json(document) }
 
+    /// Writes the validation as text, one line per call of `write`: the headline, the program, and for an
+    /// accepted or needs-confirmation program the pump rate, duration, volume and projected dose (a
+    /// needs-confirmation program may be confirmed and run, so its numbers are shown for the clinician
+    /// to confirm); for a rejected program no pump rate or volume at all, only the findings.
     static func printHuman(_ result: ValidationResult, request: ProgramRequest, library: DrugLibrary,
                            write: (String) -> Void = { Output.line($0) }) {
         let headline: String
@@ -226,7 +232,10 @@ enum ProgramReport {
         write("  Drug             \(drugName)\(request.concentration.map { " \($0)" } ?? "")")
         write("  Patient weight   \(request.weight.map { "\($0)" } ?? "not given")")
         write("  Dose rate        \(request.dose.text)")
-        if let c = result.calculation {
+        if result.status == .rejected {
+            // No rate or volume a person could copy into a pump by hand.
+            write("  Pump program     none: a rejected program must not be programmed; change it and validate again")
+        } else if let c = result.calculation {
             write("                   = \(c.absoluteDoseRate)")
             if let l = c.loading {
                 write("  Loading dose     \(l.dose) over \(l.duration.humanReadable) at \(rateText(l.pumpRate)) (\(l.volume))")

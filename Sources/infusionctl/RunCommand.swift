@@ -154,6 +154,16 @@ struct RunCommand: AsyncParsableCommand {
             patientID: patient, operatorID: operatorID, devices: devices, pumpDescription: "\(pumpProtocol.rawValue) on \(pump)",
             oximeterDescription: "\(oximeterProtocol) on \(oximeter)", doseText: program.dose, timing: timing)
         configuration.runner = runnerConfiguration
+        // From here on SIGINT and SIGTERM end the session the documented way (stop, record, exit 4): the
+        // handlers are in place before the session exists, so a signal sent the moment `session-started`
+        // is out (or earlier) is never lost and never kills the controller mid-session.
+        do throws(TerminationSignals.Unavailable) {
+            try TerminationSignals.install()
+        } catch {
+            Output.error("\(error); nothing was started")
+            throw ExitCode.failure
+        }
+        defer { TerminationSignals.restoreDefaults() }
         let session: InfusionSession
         do {
             session = try InfusionSession(program: validated, configuration: configuration, pump: pumpDriver, oximeter: oximeterDriver,
@@ -164,16 +174,12 @@ struct RunCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
 
-        let signals = TerminationSignals()
         let terminal = console.mode == .terminal ? RawTerminal() : nil
-        defer {
-            terminal?.restore()
-            signals.cancel()
-        }
+        defer { terminal?.restore() }
         let input = OperatorInputQueue()
         input.start(keys: terminal != nil)
 
-        let outcome = await drive(session, console: console, input: input, signals: signals, interactive: terminal != nil)
+        let outcome = await drive(session, console: console, input: input, interactive: terminal != nil)
         let notice = await session.finish(outcome: outcome.outcome, message: outcome.message)
         terminal?.restore()
         if console.mode != .json {
@@ -258,7 +264,7 @@ struct RunCommand: AsyncParsableCommand {
 
     /// The run loop: the initial start, then operator input, signals and the session's own end, until
     /// the session ends. Returns the outcome to finish with.
-    private func drive(_ session: InfusionSession, console: RunConsole, input: OperatorInputQueue, signals: TerminationSignals,
+    private func drive(_ session: InfusionSession, console: RunConsole, input: OperatorInputQueue,
                        interactive: Bool) async -> (outcome: SessionOutcome, message: String?) {
         let timeout = (try? startTimeoutDuration()) ?? .seconds(60)
         let startResult = StartResultBox()
@@ -267,16 +273,20 @@ struct RunCommand: AsyncParsableCommand {
             let result = await session.startDelivery(operator: operatorID, reason: "initial start (infusionctl run)", timeout: timeout)
             startResult.value.withLock { $0 = result }
         }
+        // Ends the session at the operator's request: the initial start is cancelled and awaited first, so
+        // no start can reach the supervisor after the stop.
+        func end(_ reason: String) async -> SessionOutcome {
+            starting.cancel()
+            await starting.value
+            return await session.requestEnd(operator: operatorID, reason: reason)
+        }
         var started = false
         var confirmingQuit = false
         var lastLine = ContinuousClock.now
         let sessionLabel = session.sessionID.map(String.init(describing:)) ?? "?"
         while true {
-            if let signal = signals.signal {
-                starting.cancel()
-                let name = signal == SIGINT ? "SIGINT (Ctrl-C)" : "SIGTERM"
-                let outcome = await session.requestEnd(operator: operatorID, reason: "\(name): the controller was asked to stop")
-                return (outcome, nil)
+            if let signal = TerminationSignals.received {
+                return (await end("\(TerminationSignals.name(of: signal)): the controller was asked to stop"), nil)
             }
             if let outcome = session.endCondition { return (outcome, nil) }
             if !started, let result = startResult.value.withLock({ $0 }) {
@@ -301,8 +311,7 @@ struct RunCommand: AsyncParsableCommand {
                     if confirmingQuit {
                         confirmingQuit = false
                         if byte == UInt8(ascii: "y") || byte == UInt8(ascii: "Y") {
-                            starting.cancel()
-                            return (await session.requestEnd(operator: operatorID, reason: "quit (key q, confirmed)"), nil)
+                            return (await end("quit (key q, confirmed)"), nil)
                         }
                         continue
                     }
@@ -322,8 +331,7 @@ struct RunCommand: AsyncParsableCommand {
                         confirmingQuit = true
                         continue
                     }
-                    starting.cancel()
-                    return (await session.requestEnd(operator: operatorID, reason: reason ?? "quit"), nil)
+                    return (await end(reason ?? "quit"), nil)
                 }
                 guard let action = command.action(in: session.committedMode) else { continue }
                 do {

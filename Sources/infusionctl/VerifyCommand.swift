@@ -28,7 +28,7 @@ struct VerifyOximeterCommand: AsyncParsableCommand {
             oximeter's readings over the window, and computes bias and A_rms against the claim (default A_rms ≤ 4 %). \
             The record is stored in the record database and the report (HTML, CSV) written to --out.
 
-            Progress and the time remaining are shown on standard error. Ctrl-C (or end of input while waiting \
+            Progress and the time remaining are shown on standard error. Ctrl-C or SIGTERM (or end of input while waiting \
             for Enter) stops and keeps the partial record, marked incomplete.
 
             Exit codes: 0 pass; 2 fail; 3 incomplete; 1 the oximeter or the database could not be used; 64 usage error.
@@ -128,12 +128,13 @@ struct VerifyOximeterCommand: AsyncParsableCommand {
             let wait = until - clock.now()
             if wait > .zero { try await Task.sleep(for: wait) }
         })
+        let interrupt = try StopOnSignal(message: "keeping the partial record…")
         Output.note("verifying \(identity.label): \(total) set points, about \(plan.totalDuration.humanReadable) plus the time to set each; "
-            + "Ctrl-C stops and keeps a partial record")
+            + "Ctrl-C or SIGTERM stops and keeps a partial record")
         let task = Task { await runner.run(workflow) { progress in ProgressPrinter.shared.show(progress) } }
-        let interrupt = InterruptHandler(message: "interrupted: keeping the partial record…") { task.cancel() }
+        interrupt.arm { task.cancel() }
         let finished = await task.value
-        interrupt.cancel()
+        interrupt.disarm()
         guard let run = finished else {
             Output.error("the verification ended without a result: report this as a bug")
             throw ExitCode.failure

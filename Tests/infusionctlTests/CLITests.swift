@@ -50,6 +50,9 @@ struct ProgramValidateCLITests {
         #expect(run.status == 2)
         let object = try CLI.json(run)
         #expect(object["status"] as? String == "needs-confirmation")
+        // It may be confirmed and run: its pump rate and volume are shown for the clinician to confirm.
+        #expect(object["pumpRate_mL_per_h"] as? Double == 48)
+        #expect(object["vtbi_mL"] as? Double == 32)
         let findings = try #require(object["findings"] as? [[String: Any]])
         #expect(findings.contains { $0["rule"] as? String == "R-DL-05" && $0["severity"] as? String == "soft" && ($0["message"] as? String)?.isEmpty == false })
     }
@@ -69,6 +72,28 @@ struct ProgramValidateCLITests {
         #expect(object["status"] as? String == "rejected")
         let findings = try #require(object["findings"] as? [[String: Any]])
         #expect(findings.contains { $0["severity"] as? String == "hard" })
+        // Nothing that could be programmed into a pump.
+        for key in ["pumpRate_mL_per_h", "pumpRateRequested_mL_per_h", "vtbi_mL", "totalVolume_mL", "loading", "deliveredDoseRate_mg_per_kg_per_h"] {
+            #expect(object[key] == nil || object[key] is NSNull, "a rejected program shows \(key): \(run.stdout)")
+        }
+    }
+
+    @Test("a rejected program, in text: no pump rate, volume or loading rate to copy into a pump; the findings stay",
+          arguments: [["--dose", "1.2 mg/kg/h"], ["--dose", "1.2 mg/kg/h", "--loading", "0.2 mg/kg", "--loading-over", "10 min"]])
+    func rejectedShowsNoPumpProgram(arguments: [String]) throws {
+        let run = try CLI.run(CLI.validate + ["--concentration", "1 mg/mL", "--weight", "80 kg"] + arguments)
+        #expect(run.status == 3)
+        let out = run.stdout
+        let program = try #require(out.components(separatedBy: "  Findings:").first)
+        #expect(!program.contains("mL/h") && !program.contains(" mL") && !program.contains("96"), "\(out)")
+        for label in ["Pump rate", "Volume (VTBI)", "Loading dose", "Cumulative dose", "Duration"] {
+            #expect(!program.contains(label), "\(label) shown for a rejected program:\n\(out)")
+        }
+        #expect(program.contains("  Pump program     none: a rejected program must not be programmed; change it and validate again\n"), "\(out)")
+        #expect(out.contains("[HARD] R-DL-04: dose rate 1.2 mg/kg/h is above the hard maximum 1 mg/kg/h"), "\(out)")
+        let json = try CLI.json(try CLI.run(CLI.validate + ["--concentration", "1 mg/mL", "--weight", "80 kg"] + arguments + ["--json"]))
+        #expect(json["status"] as? String == "rejected")
+        #expect(json["pumpRate_mL_per_h"] == nil && json["loading"] == nil, "\(json)")
     }
 
     @Test("over the soft maximum, in text: NEEDS CONFIRMATION, exit 2, the program and the finding naming its limit")

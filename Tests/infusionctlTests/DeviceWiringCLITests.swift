@@ -62,6 +62,8 @@ final class LiveTool: Sendable {
     func send(_ line: String) { input.fileHandleForWriting.write(Data((line + "\n").utf8)) }
     func interrupt() { process.interrupt() }
     func terminate() { process.terminate() }
+    /// Sends `number` (e.g. SIGTERM) to the tool.
+    func signal(_ number: Int32) { _ = kill(process.processIdentifier, number) }
 
     /// Waits for the exit (up to `limit`); returns the status, or nil if it is still running (then killed).
     func waitForExit(within limit: Duration = .seconds(60)) -> Int32? {
@@ -233,6 +235,51 @@ struct DeviceWiringCLITests {
         #expect(cli.stdout.first == "INCOMPLETE")
         let list = try CLI.run(["calibrations", "--db", folder.appendingPathComponent("records.sqlite").path])
         #expect(list.stdout.contains("NE-4711") && list.stdout.contains("INCOMPLETE"), "\(list.stdout)")
+    }
+
+    @Test("calibrate pump: SIGINT or SIGTERM the moment it announces the run stops the pump and keeps the partial record (exit 3); four times")
+    func calibrateSignalledAtOnce() throws {
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let sim = try SimulatorProcess(["--pump", "newera", "--balance", "mt-sics"])
+        let pump = try #require(sim.path(of: "pump0"))
+        let balance = try #require(sim.path(of: "balance0"))
+        for attempt in 1...4 {
+            let signal = attempt.isMultiple(of: 2) ? SIGTERM : SIGINT
+            let cli = try LiveTool("infusionctl", ["calibrate", "pump", "--device", pump, "--protocol", "newera", "--balance", balance,
+                                                   "--rate", "25 mL/h", "--quick", "--operator", "tech-7", "--pump-serial", "NE-4711",
+                                                   "--db", folder.appendingPathComponent("records.sqlite").path, "--out", folder.path])
+            try #require(cli.line(containing: "calibrating ", onStandardError: true, within: .seconds(30)) != nil, "\(cli.stderr)")
+            cli.signal(signal)
+            // A quick run takes minutes: a lost signal leaves it running past this.
+            let status = cli.waitForExit(within: .seconds(20))
+            let context = "attempt \(attempt) (signal \(signal)): \(cli.stderr.joined(separator: "\n"))"
+            #expect(status == 3, "exit \(status.map(String.init) ?? "none: still running 20 s after the signal"); \(context)")
+            #expect(cli.stdout.first == "INCOMPLETE", "\(context)")
+            let state = try CLI.run(["pump", "status", "--device", pump, "--protocol", "newera", "--json"])
+            #expect(state.status == 0 && !state.stdout.contains(#""state":"infusing""#), "the pump after attempt \(attempt): \(state.stdout) \(state.stderr)")
+        }
+        let list = try CLI.run(["calibrations", "--db", folder.appendingPathComponent("records.sqlite").path])
+        #expect(list.stdout.components(separatedBy: "INCOMPLETE").count - 1 == 4, "\(list.stdout)")
+    }
+
+    @Test("verify oximeter: SIGINT or SIGTERM the moment it announces the run keeps the partial record (exit 3); four times")
+    func verifySignalledAtOnce() throws {
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let sim = try SimulatorProcess(["--oximeter", "nonin-df2"])
+        let path = try #require(sim.path(of: "oximeter0"))
+        for attempt in 1...4 {
+            let signal = attempt.isMultiple(of: 2) ? SIGTERM : SIGINT
+            // Attended: it waits for Enter at the first set point, so only the signal can end it.
+            let cli = try LiveTool("infusionctl", Self.verifyArguments(path, folder))
+            try #require(cli.line(containing: "verifying ", onStandardError: true, within: .seconds(30)) != nil, "\(cli.stderr)")
+            cli.signal(signal)
+            let status = cli.waitForExit(within: .seconds(20))
+            let context = "attempt \(attempt) (signal \(signal)): \(cli.stderr.joined(separator: "\n"))"
+            #expect(status == 3, "exit \(status.map(String.init) ?? "none: still running 20 s after the signal"); \(context)")
+            #expect(cli.stdout.first == "INCOMPLETE", "\(context)")
+        }
     }
 
     @Test("configure newera-address and newera-safe-mode write through the driver and confirm by reading back")

@@ -106,6 +106,9 @@ final class ChildRun: @unchecked Sendable {
 
     func kill() { _ = Glibc.kill(process.processIdentifier, SIGKILL) }
 
+    /// Sends `number` (e.g. SIGTERM) to the child.
+    func signal(_ number: Int32) { _ = Glibc.kill(process.processIdentifier, number) }
+
     /// Waits for the exit; kills the child and returns nil after `timeout`. Then waits for stdout to drain.
     func wait(timeout: Duration) -> Int32? {
         let deadline = ContinuousClock.now + timeout

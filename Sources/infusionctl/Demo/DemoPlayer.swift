@@ -15,7 +15,6 @@ final class DemoPlayer {
     private let directory: String
     private let clock: ScaledClock
     private let display: DemoDisplay
-    private let interrupted = InterruptFlag()
 
     private var world: SimulatedWorld?
     private var pump: (any HostedSimulation)?
@@ -69,12 +68,14 @@ final class DemoPlayer {
     /// itself cannot run (output folder, pseudo-terminals, the controller cannot be started).
     func play() throws -> Bool {
         try prepareOutput()
-        signal(SIGPIPE, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        source.setEventHandler { [interrupted] in interrupted.raise() }
-        source.resume()
-        defer { source.cancel() }
+        signal(SIGPIPE, SIG_IGN)  // a controller that exits while the demo writes to it must not kill the demo
+        // Ctrl-C or SIGTERM from the first line on: ask the controller to quit, then summarise.
+        do throws(TerminationSignals.Unavailable) {
+            try TerminationSignals.install()
+        } catch {
+            throw DemoError(error.description)
+        }
+        defer { TerminationSignals.restoreDefaults() }
 
         display.note("Demo: \(scenario.title)")
         display.note("  \(scenario.description)")
@@ -212,9 +213,9 @@ final class DemoPlayer {
             }
             observePump()
             if quitSentAt == nil {
-                if interrupted.isRaised {
+                if let signal = TerminationSignals.received {
                     display.event("interrupted: asking the controller to quit", at: sessionSeconds)
-                    controller?.send("quit interrupted by the demo's operator (Ctrl-C)")
+                    controller?.send("quit interrupted by the demo's operator (\(TerminationSignals.name(of: signal)))")
                     quitSentAt = .now
                     normal = false
                 } else if (clock.now() - worldStart) > scenario.timeout + .seconds(300) || (sessionSeconds ?? 0) > scenario.timeout.seconds {
@@ -515,15 +516,6 @@ final class DemoPlayer {
         }
         return true
     }
-}
-
-/// Set from the SIGINT handler, read by the main loop. Any thread.
-final class InterruptFlag: Sendable {
-    private let flag = Atomic<Bool>(false)
-    /// Marks the demo interrupted.
-    func raise() { flag.store(true, ordering: .relaxed) }
-    /// True once `raise()` was called.
-    var isRaised: Bool { flag.load(ordering: .relaxed) }
 }
 
 /// Why the demo itself could not run, with what to do.
