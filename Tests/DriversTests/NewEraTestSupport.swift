@@ -121,6 +121,8 @@ final class PtyPump: Sendable {
     let directory: URL
     private let hostBox = Mutex<EndpointHost<NewEraSimulatedPump>?>(nil)
     let events = Shared<[NewEraSimulatedPump.Event]>([])
+    /// The same events, each with the time (host clock) at which the host delivered it.
+    let timedEvents = Shared<[(event: NewEraSimulatedPump.Event, at: MonotonicInstant)]>([])
     let configuration: NewEraSimulatedPump.Configuration
 
     init(_ configuration: NewEraSimulatedPump.Configuration = .init()) throws {
@@ -137,11 +139,14 @@ final class PtyPump: Sendable {
         let pty = try PseudoTerminal()
         try? FileManager.default.removeItem(atPath: linkPath)
         try FileManager.default.createSymbolicLink(atPath: linkPath, withDestinationPath: pty.slavePath)
-        let events = self.events
+        let events = self.events, timedEvents = self.timedEvents
         let host = EndpointHost(endpoint: state ?? NewEraSimulatedPump(configuration: configuration), name: "sim", clock: clock,
                                 linkUpOnOpen: false,
                                 open: { () throws(DeviceIOError) -> any ByteLink in DescriptorLink(pseudoTerminal: pty, clock: clock) },
-                                onOutput: { event in events.update { $0.append(event) } })
+                                onOutput: { event in
+                                    events.update { $0.append(event) }
+                                    timedEvents.update { $0.append((event, clock.now())) }
+                                })
         host.start()
         hostBox.withLock { $0 = host }
     }
