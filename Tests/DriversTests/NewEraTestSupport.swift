@@ -151,9 +151,12 @@ final class PtyPump: Sendable {
         hostBox.withLock { $0 = host }
     }
 
-    /// Closes the pty master (the driver's port hangs up); returns the pump's state for `plugIn(state:)`.
+    /// Removes the symlink, as udev does when an adapter is pulled, then closes the pty master (the
+    /// driver's port hangs up); returns the pump's state for `plugIn(state:)`. Without the removal a
+    /// reconnecting driver could open the dead pty's number after another test's pty reused it.
     @discardableResult
     func unplug() -> NewEraSimulatedPump? {
+        try? FileManager.default.removeItem(atPath: linkPath)
         let host = hostBox.withLock { box in defer { box = nil }; return box }
         let state = host?.perform { p, _, _ in p }
         host?.stop()
