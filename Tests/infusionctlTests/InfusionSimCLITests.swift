@@ -126,7 +126,7 @@ struct InfusionSimCLITests {
         #expect(found.status == 0 && found.stdout == "newera NE1000, firmware 3.928\n", "\(found.stderr)")
     }
 
-    @Test("--link DIR: DIR/pump0 points at the printed pty; unplug hangs the line up; replug prints the new pty and moves the link; the pump keeps its state")
+    @Test("--link DIR: DIR/pump0 points at the printed pty; unplug hangs the line up and removes the link; replug prints the new pty and links it; the pump keeps its state")
     func linkUnplugReplug() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sim-link-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -145,9 +145,12 @@ struct InfusionSimCLITests {
         let error = terminal.hangUp(within: .seconds(2))
         if case .disconnected? = error {} else { Issue.record("the line must hang up on unplug, got \(String(describing: error))") }
         terminal.close()
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == nil, "unplugged: the link is gone, as udev removes it")
+        #expect(throws: DeviceIOError.self) { _ = try SerialPort(path: link, settings: SerialSettings(baudRate: .b19200)) }
+        #expect(sim.control("status", acknowledgedBy: "pump0 newera (unplugged)"))
 
         #expect(sim.control("pump0 replug", acknowledgedBy: "pump0 replugged"))
-        let again = try #require(sim.tool.line(containing: "pump0 newera ", skipping: 1, within: .seconds(5)))
+        let again = try #require(sim.tool.line(containing: "pump0 newera /dev/pts/", skipping: 1, within: .seconds(5)))
         let newPath = try #require(Self.ptyPath(in: again, linkDirectory: directory), "\(again)")
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == newPath)
         let back = try BasicModeTerminal(path: link)

@@ -17,7 +17,7 @@ struct InfusionSim: ParsableCommand {
             patient, whom the oximeters measure and whose infusion the balances weigh.
 
             Faults are typed on standard input, one per line:
-              <device> unplug [DURATION]     hang up the pty (plugged back after DURATION, or on replug)
+              <device> unplug [DURATION]     hang up the pty, remove its --link (back after DURATION or on replug)
               <device> replug                plug back in (a new pty; the --link symlink follows it)
               <device> <fault> [ARGS]        a device fault, e.g. "pump0 stall", "oximeter0 probe-off 30s"
               status                         list devices and the patient's vital signs

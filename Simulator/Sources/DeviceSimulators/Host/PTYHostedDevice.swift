@@ -40,7 +40,8 @@ public protocol HostedSimulation: AnyObject, Sendable {
     func start()
     /// Stops serving and hangs up the pty.
     func stop()
-    /// Pulls the plug (the driver sees a hang-up); plugs back in after `duration`, or on `replug()`.
+    /// Pulls the plug (the driver sees a hang-up, and the `--link` symlink disappears as udev removes an
+    /// unplugged adapter's); plugs back in after `duration`, or on `replug()`.
     func unplug(for duration: Duration?)
     /// Plugs back in (a new pty; the `--link` symlink follows it).
     func replug()
@@ -85,7 +86,7 @@ public final class PTYHostedDevice<Device: SimulatedDevice>: HostedSimulation, @
         box.owner = { [weak self] path in self?.setPath(path) }
     }
 
-    private func setPath(_ newPath: String) {
+    private func setPath(_ newPath: String?) {
         state.lock()
         path = newPath
         state.unlock()
@@ -99,7 +100,15 @@ public final class PTYHostedDevice<Device: SimulatedDevice>: HostedSimulation, @
 
     public func start() { host.start() }
     public func stop() { host.stop() }
-    public func unplug(for duration: Duration?) { host.disconnect(reopenAfter: duration) }
+    public func unplug(for duration: Duration?) {
+        // The link goes first: left pointing at the dead pty, a reconnecting driver could open that
+        // /dev/pts number once the kernel hands it to another pseudo-terminal.
+        if let directory = setup.linkDirectory {
+            try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(setup.name))
+        }
+        setPath(nil)
+        host.disconnect(reopenAfter: duration)
+    }
     public func replug() { host.reconnectNow() }
 
     public func inject(_ fault: FaultCommand) -> Result<String, FaultError> {
