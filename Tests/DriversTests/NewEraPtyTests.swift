@@ -74,7 +74,9 @@ struct NewEraPtyTests {
         #expect(await first.setRate(.millilitresPerHour(10)).value != nil)
         #expect(await first.start().value?.state == .infusing)
         first.close()  // the host goes silent (and closes the port)
-        #expect(await eventually(.seconds(3)) { sim.state?.prompt == .stopped })
+        // The stop event (recorded by the host just after the state changes) is the one to wait for.
+        #expect(await eventually(.seconds(3)) { sim.timedEvents.get.contains { $0.event == .stopped("watchdog") } })
+        #expect(sim.state?.prompt == .stopped)
         #expect(sim.state?.alarm == .safeModeTimeout)
         // Measured from the last packet the pump received (its watchdog's reference; the driver's last
         // heartbeat, up to a third of the time-out before the close) to the moment the pump's host delivered
