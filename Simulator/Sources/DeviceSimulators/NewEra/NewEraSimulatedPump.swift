@@ -34,7 +34,11 @@ import InfusionCore
 /// (nesp-lib's float pattern is `\d+\.\d*`): they are printed with 4 digits ("26.59", "1.500MM",
 /// "I0.250W0.000ML"); VER answers `NE1000V3.928` (`NE\d+V\d+\.\d+`); SAF answers an integer. Its
 /// commands (`0RAT1.5MM`, `0VOLML`, `0VOL5`, `0CLDINF`, `0DIRINF`, empty status queries as the
-/// heartbeat at time-out/2) are all understood. Not run here: no Python in the build.
+/// heartbeat at time-out/2) are all understood. nesp-lib 2.0.0 itself runs unchanged against
+/// `infusion-sim --pump newera` (by hand, not in CI: `Simulator/tools/nesp-lib-check.py`): identify,
+/// every setting read back, run to a volume, withdraw, purge, pause/stop, ?NA, ?OOR, ?COM, the S/E/O
+/// alarms, and safe mode kept alive by its heartbeat. A 4-digit whole number must carry its decimal
+/// point ("1500.UM") for nesp-lib's number pattern.
 ///
 /// A value type; hosts call it from one thread at a time with non-decreasing times.
 public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
