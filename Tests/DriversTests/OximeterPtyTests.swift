@@ -113,6 +113,9 @@ struct OximeterPtyTests {
         let samples = Collector<VitalSample>()
         oximeter.setSampleHandler { samples.append($0) }
         #expect(waitUntil { oximeter.connection == .connected })
+        // Unplug as udev would: the link goes first, so that the reconnecting driver cannot open the dead
+        // pty's /dev/pts number once another test's pseudo-terminal gets it.
+        try? FileManager.default.removeItem(atPath: linkPath)
         nonin?.stop()
         contec?.stop()
         let unplugged = Date()
