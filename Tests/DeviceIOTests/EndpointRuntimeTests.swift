@@ -195,7 +195,11 @@ struct EndpointHostTests {
             return condition()
         }
         #expect(waitFor { outputs.all.contains { if case .pong = $0 { true } else { false } } })
-        simulator.stop()  // unplug: the pty master closes, the driver's port hangs up
+        // Unplug: the link goes first (as udev removes it; otherwise the reconnecting driver could open the
+        // dead pty's number once another test's pseudo-terminal gets it), then the pty master closes and
+        // the driver's port hangs up.
+        try? FileManager.default.removeItem(atPath: linkPath)
+        simulator.stop()
         let unplugged = Date()
         #expect(waitFor { outputs.all.contains(.down) })
         #expect(Date().timeIntervalSince(unplugged) < 1.0, "unplug must be noticed within 1 s")

@@ -206,7 +206,13 @@ struct NewEraGoldenTests {
         #expect(NewEra.Number(text: "1.5")?.fourDigitText == "1.500")
         #expect(NewEra.Number(text: "28")?.fourDigitText == "28.00")
         #expect(NewEra.Number(text: "0.25")?.fourDigitText == "0.250")
-        #expect(NewEra.Number(text: "9999")?.fourDigitText == "9999")
+        // A 4-digit whole number keeps its decimal point (nesp-lib reads numbers as \d+\.\d*), and reads back.
+        #expect(NewEra.Number(text: "9999")?.fourDigitText == "9999.")
+        #expect(NewEra.Number(text: "1500")?.fourDigitText == "1500.")
+        #expect(NewEra.Number(text: "1500.") == NewEra.Number(text: "1500"))
+        let rate = NewEra.Number(1500).map { NewEra.RateSetting($0, .microlitresPerMinute) }
+        #expect(rate?.replyText == "1500.UM")
+        #expect(rate.flatMap { try? NewEra.RateSetting(parsing: $0.replyText) } == rate, "the driver reads it back")
         for bad in ["", ".", "10000", "1.2345", "12.345", "1..2", "-1", "1e3", " 1"] {
             #expect(NewEra.Number(text: bad) == nil, "\(bad)")
         }

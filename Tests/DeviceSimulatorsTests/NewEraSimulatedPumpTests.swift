@@ -225,6 +225,64 @@ struct NewEraSimulatedPumpTests {
         #expect(throws: FaultError.self) { try host.pump.inject(FaultCommand(name: "silence", arguments: ["soon"]), at: host.now) }
     }
 
+    @Test("program-error and phase-out-of-range: stop with alarm E / O now if pumping, else 100 ms after the next RUN")
+    func programAlarms() throws {
+        for (fault, alarm, reason) in [("program-error", NewEra.Alarm.programError, "program error"),
+                                       ("phase-out-of-range", .phaseOutOfRange, "phase out of range")] {
+            var host = Host(.init(safeModeTimeoutSeconds: 0, powerUpAlarm: false))
+            _ = host.basic("0RAT60MH")
+            #expect(texts(host.basic("0RUN")) == ["00I"])
+            let message = try host.pump.inject(FaultCommand(name: fault), at: host.now)
+            #expect(message.contains("stopped, alarm \(alarm.rawValue)"), "\(message)")
+            #expect(host.pump.prompt == .stopped)
+            #expect(host.pump.alarm == alarm)
+            // The alarm reply replaces the next command's answer and acknowledges it.
+            #expect(texts(host.basic("0")) == ["00A?\(alarm.rawValue)"])
+            #expect(texts(host.basic("0")) == ["00S"])
+            // Not pumping: armed for the next RUN, which starts, then stops 100 ms later.
+            let armed = try host.pump.inject(FaultCommand(name: fault), at: host.now)
+            #expect(armed.contains("next RUN"), "\(armed)")
+            #expect(host.pump.alarm == nil)
+            #expect(texts(host.basic("0RUN")) == ["00I"])
+            _ = host.advance(by: .milliseconds(100) - .nanoseconds(1))
+            #expect(host.pump.prompt == .infusing)
+            _ = host.advance(by: .nanoseconds(1))
+            #expect(host.pump.prompt == .stopped)
+            #expect(host.events.contains(.stopped(reason)))
+            #expect(host.events.contains(.alarm(alarm)))
+            #expect(texts(host.basic("0")) == ["00A?\(alarm.rawValue)"])
+            // In safe mode the pump also sends the alarm unsolicited (auto-alarm packet).
+            var safe = Host(.init(safeModeTimeoutSeconds: 5, powerUpAlarm: false))
+            _ = safe.safe("0RAT60MH")
+            _ = safe.safe("0RUN")
+            _ = try safe.pump.inject(FaultCommand(name: fault), at: safe.now)
+            let auto = safe.advance(by: .zero)
+            #expect(texts(auto) == ["00A?\(alarm.rawValue)"])
+            #expect(auto.first?.framing == .safe)
+        }
+    }
+
+    @Test("corrupt N: the next N safe packets get ?COM and are not obeyed, nor feed the watchdog; basic packets are unaffected")
+    func corruptPackets() throws {
+        var host = Host(.init(safeModeTimeoutSeconds: 2, powerUpAlarm: false))
+        _ = host.safe("0RAT60MH")
+        _ = try host.pump.inject(FaultCommand(name: "corrupt", arguments: ["2"]), at: host.now)
+        #expect(texts(host.safe("0RUN")) == ["00S?COM"])
+        #expect(host.pump.prompt == .stopped, "a corrupt RUN is not obeyed")
+        _ = host.advance(by: .seconds(1))
+        #expect(texts(host.safe("0RUN")) == ["00S?COM"])
+        // Neither corrupt packet fed the watchdog: it fires 2 s after the last valid packet (RAT at 0 s).
+        #expect(texts(host.advance(by: .seconds(1))) == ["00A?T"])
+        #expect(texts(host.safe("0")) == ["00A?T"])
+        #expect(texts(host.safe("0RUN")) == ["00I"], "the fault is used up")
+        var basic = Host(.init(safeModeTimeoutSeconds: 0, powerUpAlarm: false))
+        _ = try basic.pump.inject(FaultCommand(name: "corrupt"), at: basic.now)
+        #expect(texts(basic.basic("0VER")) == ["00SNE1000V3.928"], "basic packets carry no CRC")
+        #expect(texts(basic.safe("0VER")) == ["00S?COM"])
+        #expect(throws: FaultError.self) { try basic.pump.inject(FaultCommand(name: "corrupt", arguments: ["0"]), at: basic.now) }
+        #expect(throws: FaultError.self) { try basic.pump.inject(FaultCommand(name: "corrupt", arguments: ["many"]), at: basic.now) }
+    }
+
     @Test("safe-mode power reset sends the auto-alarm packet")
     func powerResetAutoAlarm() throws {
         var host = Host(.init(safeModeTimeoutSeconds: 5, powerUpAlarm: false))

@@ -225,6 +225,53 @@ struct NewEraSessionTests {
         #expect(bench.publishedAlarms.contains(.powerReset))
     }
 
+    @Test("program error A?E and phase out of range A?O become typed high-priority pump alarms; a start clears them",
+          arguments: [("program-error", NewEra.Alarm.programError, PumpAlarms.programError),
+                      ("phase-out-of-range", .phaseOutOfRange, .outOfRange)])
+    func programAlarms(fault: String, alarm: NewEra.Alarm, expected: PumpAlarms) throws {
+        #expect(NewEraSession.pumpAlarm(alarm) == expected)
+        let bench = NewEraBench()
+        #expect(bench.waitReady())
+        _ = bench.submit(.setRate(try NewEra.RateSetting.roundingDown(.millilitresPerHour(36)).setting))
+        #expect(bench.submit(.start)?.status?.state == .infusing)
+        #expect(bench.inject(fault) != nil)
+        let raisedAt = bench.now
+        bench.run(for: .milliseconds(10))  // the auto-alarm packet is on the wire at once (no pacing)
+        #expect(bench.publishedAlarms == expected)
+        #expect(bench.publishedAlarms.highestPriority == .high)
+        let when = bench.allOutputs.compactMap { if case let .alarms(a, at) = $0, a == expected { at } else { nil } }.first
+        #expect(when.map { $0 - raisedAt <= .milliseconds(10) } == true, "reported as soon as the auto-alarm arrives")
+        let status = try #require(bench.submit(.status)?.status)
+        #expect(status.alarms == expected)
+        #expect(status.state == .stopped)
+        #expect(bench.pump.prompt == .stopped)
+        #expect(bench.session.lastStatus?.alarms == expected)
+        // A start the pump confirms clears the latched alarm (the operator saw it and restarted)...
+        #expect(bench.submit(.start)?.status?.state == .infusing)
+        #expect(bench.publishedAlarms.isEmpty)
+        // ...and an alarm armed while stopped fires 100 ms after the next start.
+        _ = bench.submit(.stop)
+        _ = bench.submit(.stop)
+        #expect(bench.inject(fault) != nil)
+        #expect(bench.submit(.start)?.status?.state == .infusing)
+        bench.run(for: .milliseconds(150))
+        #expect(bench.publishedAlarms == expected)
+    }
+
+    @Test("in basic mode (no auto-alarm) a program alarm is found by the next heartbeat, within the poll interval")
+    func programAlarmBasicMode() throws {
+        let bench = NewEraBench(session: .init(safeModeTimeoutSeconds: 0, pollInterval: .milliseconds(400)))
+        #expect(bench.waitReady())
+        _ = bench.submit(.setRate(try NewEra.RateSetting.roundingDown(.millilitresPerHour(36)).setting))
+        #expect(bench.submit(.start)?.status?.state == .infusing)
+        #expect(bench.inject("phase-out-of-range") != nil)
+        let raisedAt = bench.now
+        bench.run(for: .milliseconds(450))
+        let when = try #require(bench.allOutputs.compactMap { if case let .alarms(a, at) = $0, a == .outOfRange { at } else { nil } }.first)
+        #expect(when - raisedAt <= .milliseconds(400) + .milliseconds(5))
+        #expect(bench.publishedAlarms.highestPriority == .high)
+    }
+
     @Test("an empty syringe stops at the end of travel with a stall alarm")
     func empty() throws {
         let bench = NewEraBench()

@@ -121,6 +121,8 @@ final class PtyPump: Sendable {
     let directory: URL
     private let hostBox = Mutex<EndpointHost<NewEraSimulatedPump>?>(nil)
     let events = Shared<[NewEraSimulatedPump.Event]>([])
+    /// The same events, each with the time (host clock) at which the host delivered it.
+    let timedEvents = Shared<[(event: NewEraSimulatedPump.Event, at: MonotonicInstant)]>([])
     let configuration: NewEraSimulatedPump.Configuration
 
     init(_ configuration: NewEraSimulatedPump.Configuration = .init()) throws {
@@ -137,18 +139,24 @@ final class PtyPump: Sendable {
         let pty = try PseudoTerminal()
         try? FileManager.default.removeItem(atPath: linkPath)
         try FileManager.default.createSymbolicLink(atPath: linkPath, withDestinationPath: pty.slavePath)
-        let events = self.events
+        let events = self.events, timedEvents = self.timedEvents
         let host = EndpointHost(endpoint: state ?? NewEraSimulatedPump(configuration: configuration), name: "sim", clock: clock,
                                 linkUpOnOpen: false,
                                 open: { () throws(DeviceIOError) -> any ByteLink in DescriptorLink(pseudoTerminal: pty, clock: clock) },
-                                onOutput: { event in events.update { $0.append(event) } })
+                                onOutput: { event in
+                                    events.update { $0.append(event) }
+                                    timedEvents.update { $0.append((event, clock.now())) }
+                                })
         host.start()
         hostBox.withLock { $0 = host }
     }
 
-    /// Closes the pty master (the driver's port hangs up); returns the pump's state for `plugIn(state:)`.
+    /// Removes the symlink, as udev does when an adapter is pulled, then closes the pty master (the
+    /// driver's port hangs up); returns the pump's state for `plugIn(state:)`. Without the removal a
+    /// reconnecting driver could open the dead pty's number after another test's pty reused it.
     @discardableResult
     func unplug() -> NewEraSimulatedPump? {
+        try? FileManager.default.removeItem(atPath: linkPath)
         let host = hostBox.withLock { box in defer { box = nil }; return box }
         let state = host?.perform { p, _, _ in p }
         host?.stop()

@@ -100,12 +100,16 @@ extension NewEra {
                 + String(repeating: "0", count: fractionDigits - fraction.count) + fraction
         }
 
-        /// The same value written with exactly 4 digits where the 3-decimal limit allows, the way the
-        /// pump prints its settings: 1.5 → "1.500", 26.59 → "26.59", 28 → "28.00", 9999 → "9999".
+        /// The same value written with exactly 4 digits where the 3-decimal limit allows, and always
+        /// with a decimal point, the way the pump prints its settings: 1.5 → "1.500", 26.59 → "26.59",
+        /// 28 → "28.00", 1500 → "1500.", 9999 → "9999.". The trailing point of a 4-digit whole number
+        /// is **[unverified]**, inferred from the grammar (`<float> := up to 4 digits plus one decimal
+        /// point`) and from nesp-lib, which reads every DIA/RAT/VOL/DIS number with `\d+\.\d*` (without
+        /// it, nesp-lib fails on "1500UM", the reply to the "RAT1500UM" it sends itself for 1.5 mL/min).
         public var fourDigitText: String {
             let integerDigits = Self.digitCount(scaledValue / Self.powerOfTen(fractionDigits))
             let wanted = min(Self.maxFractionDigits, max(0, Self.maxDigits - integerDigits))
-            guard wanted > fractionDigits else { return text }
+            guard wanted > fractionDigits else { return fractionDigits == 0 ? text + "." : text }
             let padded = Number(
                 unchecked: scaledValue * Self.powerOfTen(wanted - fractionDigits), fractionDigits: wanted)
             return padded.text

@@ -86,7 +86,7 @@ public final class PTYHostedDevice<Device: SimulatedDevice>: HostedSimulation, @
         box.owner = { [weak self] path in self?.setPath(path) }
     }
 
-    private func setPath(_ newPath: String) {
+    private func setPath(_ newPath: String?) {
         state.lock()
         path = newPath
         state.unlock()
@@ -100,13 +100,13 @@ public final class PTYHostedDevice<Device: SimulatedDevice>: HostedSimulation, @
 
     public func start() { host.start() }
     public func stop() { host.stop() }
-    /// Removes the `--link` symlink first, as udev removes a device's symlink when it is unplugged: a
-    /// driver retrying the link then finds nothing until the replug, instead of the old pty number, which
-    /// the kernel may already have given to another program's pseudo-terminal.
     public func unplug(for duration: Duration?) {
+        // The link goes first: left pointing at the dead pty, a reconnecting driver could open that
+        // /dev/pts number once the kernel hands it to another pseudo-terminal.
         if let directory = setup.linkDirectory {
             try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(setup.name))
         }
+        setPath(nil)
         host.disconnect(reopenAfter: duration)
     }
     public func replug() { host.reconnectNow() }

@@ -14,7 +14,9 @@ import InfusionCore
 /// addresses are ignored, `*` system commands and unaddressed commands are obeyed, network bursts
 /// `0RAT…*1RAT…*` run the part for this address), the power-up reset alarm (`A?R` until a command
 /// acknowledges it), faults (`faultHelp`), and optional byte pacing at the configured baud rate
-/// (10 bits per byte, emitted at `nextDeadline`).
+/// (10 bits per byte, emitted at `nextDeadline`). Multi-phase pumping programs are not modelled, so
+/// their alarms, program error `A?E` and phase out of range `A?O`, are faults (`program-error`,
+/// `phase-out-of-range`): the pump stops and raises the alarm as it does for a stall **[unverified]**.
 ///
 /// Behaviour the manuals leave open, chosen here and marked **[unverified]**: an alarm reply replaces
 /// the command (the command is not executed; nesp-lib resends after `A?R`, which implies this); a
@@ -32,7 +34,11 @@ import InfusionCore
 /// (nesp-lib's float pattern is `\d+\.\d*`): they are printed with 4 digits ("26.59", "1.500MM",
 /// "I0.250W0.000ML"); VER answers `NE1000V3.928` (`NE\d+V\d+\.\d+`); SAF answers an integer. Its
 /// commands (`0RAT1.5MM`, `0VOLML`, `0VOL5`, `0CLDINF`, `0DIRINF`, empty status queries as the
-/// heartbeat at time-out/2) are all understood. Not run here: no Python in the build.
+/// heartbeat at time-out/2) are all understood. nesp-lib 2.0.0 itself runs unchanged against
+/// `infusion-sim --pump newera` (by hand, not in CI: `Simulator/tools/nesp-lib-check.py`): identify,
+/// every setting read back, run to a volume, withdraw, purge, pause/stop, ?NA, ?OOR, ?COM, the S/E/O
+/// alarms, and safe mode kept alive by its heartbeat. A 4-digit whole number must carry its decimal
+/// point ("1500.UM") for nesp-lib's number pattern.
 ///
 /// A value type; hosts call it from one thread at a time with non-decreasing times.
 public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
@@ -43,6 +49,10 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
     public static let faultHelp = [
         "stall             motor stall/occlusion: stops, alarm S (now if pumping, else at the next RUN)",
         "occlusion         same as stall",
+        "program-error     pumping program error: stops, alarm E (now if pumping, else at the next RUN)",
+        "phase-out-of-range pumping program phase out of range: stops, alarm O (now if pumping, else at the next RUN)",
+        "corrupt [N]       the next N safe-mode packets (default 1) arrive with a bad CRC, as after line noise: "
+            + "each is answered ?COM and not obeyed (basic-mode packets carry no CRC and are not affected)",
         "empty [VOLUME]    syringe (nearly) empty: VOLUME left (default 0 mL); stops at the end of travel, alarm S",
         "refill            syringe full again (plunger back at the start)",
         "silence [DUR]     the pump neither hears nor answers for DUR (default 10s); safe mode then times out",
@@ -106,7 +116,8 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
         case reply(String)
         /// An alarm was raised.
         case alarm(NewEra.Alarm)
-        /// Pumping ended: "volume reached", "end of travel", "stall", "watchdog", "power reset".
+        /// Pumping ended: "volume reached", "end of travel", "stall", "program error", "phase out of range",
+        /// "watchdog", "power reset", "paused by STP".
         case stopped(String)
     }
 
@@ -147,6 +158,9 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
     public private(set) var contentsMillilitres: Double
     /// True while the watchdog is counting (safe mode, after the first valid packet since power-up).
     public private(set) var isWatchdogRunning = false
+    /// When the last valid packet for this pump arrived (the safe-mode watchdog counts from it); nil
+    /// since power-up (or a power reset) until the first. Host clock time.
+    public private(set) var lastValidPacketAt: MonotonicInstant?
 
     /// Everything pushed out since creation, including purges (never decreases).
     public var totalVolumeDelivered: Volume { Volume(totalDeliveredMillilitres, .millilitres) }
@@ -164,15 +178,20 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
     private var decoder = NewEra.CommandDecoder()
     private var linkIsUp = false
     private var lastUpdate: MonotonicInstant?
-    private var lastValidPacketAt: MonotonicInstant?
     private var phaseDispensedMillilitres = 0.0
     private var totalDeliveredMillilitres = 0.0
     /// What the pump really delivers ÷ what it is commanded and counts (1: accurate; 0.94: 6 % short). Its
     /// own counters (`DIS`) and the syringe travel follow the command; only the liquid that leaves it
     /// (`totalVolumeDelivered`, what the world and a balance see) is scaled.
     public private(set) var deliveryFactor = 1.0
-    private var occlusionPending = false
-    private var stallAt: MonotonicInstant?
+    /// The alarm the next RUN raises 100 ms after it starts (an injected stall, program error or phase out of
+    /// range while the pump was not pumping).
+    private var pendingRunAlarm: NewEra.Alarm?
+    /// When an armed run alarm (`runAlarm`) fires.
+    private var runAlarmAt: MonotonicInstant?
+    private var runAlarm: NewEra.Alarm = .stalled
+    /// Safe packets still to be received as corrupt (`corrupt` fault).
+    private var corruptPacketsLeft = 0
     private var silentUntil: MonotonicInstant?
     private var ignoreStopUntil: MonotonicInstant?
     private var outgoing: [UInt8] = []
@@ -221,7 +240,7 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
         }
         consider(injectedDue)
         consider(nextByteAt)
-        consider(stallAt)
+        consider(runAlarmAt)
         if isWatchdogRunning, mode == .safe, let last = lastValidPacketAt {
             consider(last + .seconds(Int(safeModeTimeoutSeconds)))
         }
@@ -273,6 +292,13 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
         silentUntil = nil
         for event in decoder.decode(bytes, at: now) {
             switch event {
+            case .success(let received) where received.framing == .safe && corruptPacketsLeft > 0:
+                // The `corrupt` fault: this packet's CRC is taken as wrong, as if the line garbled it.
+                corruptPacketsLeft -= 1
+                effects.emit(.ignored(received.message.text + " (corrupt fault: bad CRC)"))
+                update(to: now, effects: &effects)
+                reply(NewEra.Reply(address: address, status: currentStatus, body: .error(.invalidPacket)),
+                      framing: .safe, at: now, effects: &effects)
             case .success(let received):
                 obey(received.message, framing: received.framing, at: now, effects: &effects)
             case .failure:
@@ -293,9 +319,9 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
             for frame in frames { transmit(frame, at: now, effects: &effects) }
         }
         update(to: now, effects: &effects)
-        if let at = stallAt, now >= at {
-            stallAt = nil
-            stall(reason: "stall", at: now, effects: &effects)
+        if let at = runAlarmAt, now >= at {
+            runAlarmAt = nil
+            halt(raising: runAlarm, at: now, effects: &effects)
         }
         if isWatchdogRunning, mode == .safe, let last = lastValidPacketAt, now >= last + .seconds(Int(safeModeTimeoutSeconds)) {
             isWatchdogRunning = false
@@ -321,14 +347,27 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
         var effects = EndpointEffects<Event>()
         update(to: now, effects: &effects)
         switch fault.name {
-        case "stall", "occlusion":
-            if prompt.isPumping {
-                stall(reason: "stall", at: now, effects: &effects)
-                queueInjected(effects.outgoing, at: now)
-                return "motor stalled while pumping: stopped, alarm S"
+        case "stall", "occlusion", "program-error", "phase-out-of-range":
+            let alarm: NewEra.Alarm = switch fault.name {
+            case "program-error": .programError
+            case "phase-out-of-range": .phaseOutOfRange
+            default: .stalled
             }
-            occlusionPending = true
-            return "occlusion set: the next RUN stalls (alarm S)"
+            if prompt.isPumping {
+                halt(raising: alarm, at: now, effects: &effects)
+                queueInjected(effects.outgoing, at: now)
+                return "\(alarm == .stalled ? "motor stalled" : Self.haltReason(alarm)) while pumping: stopped, alarm \(alarm.rawValue)"
+            }
+            pendingRunAlarm = alarm
+            return "\(fault.name) set: the next RUN stops 100 ms after starting, alarm \(alarm.rawValue)"
+        case "corrupt":
+            var count = 1
+            if let text = fault.arguments.first {
+                guard let n = Int(text), (1...1000).contains(n) else { throw FaultError("corrupt: N must be 1…1000 packets") }
+                count = n
+            }
+            corruptPacketsLeft = count
+            return "the next \(count) safe-mode packet(s) arrive corrupted: each is answered ?COM"
         case "empty":
             var left = 0.0
             if let text = fault.arguments.first {
@@ -387,7 +426,7 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
         case "power-reset":
             if prompt.isPumping { effects.emit(.stopped("power reset")) }
             prompt = .stopped
-            stallAt = nil
+            runAlarmAt = nil
             isWatchdogRunning = false
             lastValidPacketAt = nil
             decoder.reset()
@@ -494,9 +533,10 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
             if prompt != .paused { phaseDispensedMillilitres = 0 }
             prompt = direction == .withdraw ? .withdrawing : .infusing
             lastUpdate = now
-            if occlusionPending {
-                occlusionPending = false
-                stallAt = now + .milliseconds(100)
+            if let alarm = pendingRunAlarm {
+                pendingRunAlarm = nil
+                runAlarm = alarm
+                runAlarmAt = now + .milliseconds(100)
             }
             return .none
         case .purge:
@@ -511,7 +551,7 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
             } else {
                 prompt = .stopped
             }
-            stallAt = nil
+            runAlarmAt = nil
             return .none
         case .queryDispensed:
             let factor = volumeUnit == .microlitres ? 1000.0 : 1.0
@@ -598,18 +638,32 @@ public struct NewEraSimulatedPump: SimulatedDevice, DeliveringDevice {
         guard moved >= remaining - 1e-12 else { return }
         let travelEnded = prompt == .withdrawing ? contentsMillilitres >= capacityMillilitres - 1e-12 : contentsMillilitres <= 1e-12
         if travelEnded {
-            stall(reason: "end of travel", at: now, effects: &effects)
+            halt(raising: .stalled, reason: "end of travel", at: now, effects: &effects)
         } else {
             prompt = .stopped
             effects.emit(.stopped("volume reached"))
         }
     }
 
-    private mutating func stall(reason: String, at now: MonotonicInstant, effects: inout EndpointEffects<Event>) {
+    /// Stops pumping and raises `alarm` (a stall, a program error, a phase out of range); `reason` is the
+    /// `.stopped` event's text (default: the alarm's).
+    private mutating func halt(raising alarm: NewEra.Alarm, reason: String? = nil, at now: MonotonicInstant,
+                               effects: inout EndpointEffects<Event>) {
         prompt = .stopped
-        stallAt = nil
-        effects.emit(.stopped(reason))
-        raise(.stalled, at: now, effects: &effects)
+        runAlarmAt = nil
+        effects.emit(.stopped(reason ?? Self.haltReason(alarm)))
+        raise(alarm, at: now, effects: &effects)
+    }
+
+    /// The `.stopped` event text for a pump stopped by `alarm`: "stall", "program error", "phase out of range".
+    private static func haltReason(_ alarm: NewEra.Alarm) -> String {
+        switch alarm {
+        case .programError: "program error"
+        case .phaseOutOfRange: "phase out of range"
+        case .stalled: "stall"
+        case .reset: "power reset"
+        case .safeModeTimeout: "watchdog"
+        }
     }
 
     /// Raises an alarm; in safe mode the pump also sends it unsolicited (the auto-alarm packet).
