@@ -27,7 +27,7 @@ deps:
 build: deps
 	$(SWIFT) build --product infusionctl
 
-# The default demo scenario (uneventful 40-minute ketamine session at 80x): the simulated pump, oximeter and
+# The default demo scenario (uneventful 40-minute ketamine session at 160x): the simulated pump, oximeter and
 # patient on ptys, the real controller (`infusionctl run`) over them, a live status, a summary and an HTML
 # report in demo-output/uneventful/report.html. Other scenarios: `$(BIN)/infusionctl demo --list`.
 demo: build

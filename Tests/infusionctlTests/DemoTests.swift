@@ -122,7 +122,7 @@ struct DemoScenarioLoaderTests {
         let patientTable = try #require(demo.range(of: "[patient]"))
         let expectTable = try #require(demo.range(of: "[expect]"))
         demo.replaceSubrange(patientTable.lowerBound..<expectTable.lowerBound, with: "")
-        demo = demo.replacingOccurrences(of: "speed = 80", with: "speed = 80\npatient_scenario = \"patient.toml\"")
+        demo = demo.replacingOccurrences(of: "speed = 160", with: "speed = 160\npatient_scenario = \"patient.toml\"")
         let file = folder.appendingPathComponent("mine.toml")
         try demo.write(to: file, atomically: true, encoding: .utf8)
         let scenario = try DemoScenario.load(contentsOfFile: file.path)
