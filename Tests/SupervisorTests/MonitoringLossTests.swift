@@ -132,6 +132,31 @@ struct MonitoringLossTests {
         #expect(s.mode == .stoppedBySupervisor)
     }
 
+    @Test("R-MON-08: a second sample with the same time stamps as the last one (one read, two samples) is still new")
+    func sameStampsNewValue() throws {
+        var s = Scenario(program: try Programs.program())
+        s.startInfusing()
+        s.oximeter.publishing = false
+        let t = s.now + s.tickLength
+        let normal = VitalSample(arrivedAt: t, measuredAt: t, spo2: .percent(97), pulseRate: .beatsPerMinute(72))
+        s.inputs.vitals = normal
+        s.tick()
+        #expect(s.channel.state.lastAcceptedVitals == normal)
+        #expect(s.mode == .infusing)
+        // The driver decoded a second packet from the same read: same arrival and measurement time.
+        var critical = normal
+        critical.spo2 = .percent(s.limits.spo2ImmediatePauseBelow.percent - 1)
+        s.inputs.vitals = critical
+        let out = s.tick()
+        #expect(s.mode == .stoppedBySupervisor, "the later sample of one read is evidence, not a repeat")
+        #expect(out.commandList.contains(.stop))
+        #expect(!out.decisions.contains { $0.rule == .sampleFreshness }, "it is neither out of order nor ignored")
+        // The same sample read again on the next tick is a repeat: nothing new is recorded for it.
+        let again = s.tick()
+        #expect(!again.decisions.contains { $0.rule == .sampleFreshness })
+        #expect(s.channel.state.lastAcceptedVitals == critical)
+    }
+
     @Test("R-MON-08: a sample stamped after the step's time is not trusted")
     func fromTheFuture() throws {
         var s = Scenario(program: try Programs.program())

@@ -30,6 +30,26 @@ struct PumpRuleTests {
         #expect(s.alarm(.pumpAlarm).state == .latched)
     }
 
+    @Test("a second status with the same receive time as the last one (two replies in one read) is still new")
+    func sameReceiveTimeNewStatus() throws {
+        var s = try infusing()
+        s.pumpReporting = false
+        let t = s.now + s.tickLength
+        s.pump.advance(to: t)
+        let first = s.pump.status(at: t)
+        s.inputs.pump = first
+        s.tick()
+        #expect(s.mode == .infusing)
+        var occluded = first
+        occluded.state = .stopped
+        occluded.alarms = .occlusion
+        s.inputs.pump = occluded
+        let out = s.tick()
+        #expect(s.mode == .stoppedBySupervisor, "the later status of one read is evidence, not a repeat")
+        #expect(s.alarm(.pumpAlarm).trigger == .pumpAlarms(.occlusion))
+        #expect(out.commandList == [.stop])
+    }
+
     @Test("low battery is a medium and near-empty a low alarm; neither stops")
     func advisoryPumpAlarms() throws {
         var s = try infusing()

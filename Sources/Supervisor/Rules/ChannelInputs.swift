@@ -6,7 +6,9 @@ import InfusionCore
 ///
 /// A plain value with no references: the runner fills one per tick from its lock-free input cells
 /// without allocating. "Latest" means the supervisor sees the same sample again on later ticks until a
-/// new one is published; it tells new from old by `measuredAt` / `receivedAt`.
+/// new one is published. It tells new from old by value: a sample or status that differs from the
+/// last one it judged is new, even with the same time stamps (two samples decoded from one read share
+/// their arrival time); one stamped earlier than the last accepted one is out of order (R-MON-08).
 public struct ChannelInputs: Hashable, Sendable {
     /// The latest sample the oximeter driver published, or nil when it has published none.
     public var vitals: VitalSample?

@@ -94,7 +94,7 @@ public struct ChannelState: Hashable, Sendable {
 
     // Vital signs (R-MON-01 to 08).
     var lastAcceptedVitals: VitalSample?
-    var lastRejectedMeasuredAt: MonotonicInstant?
+    var lastRejectedVitals: VitalSample?
     var lastValidVitals: VitalSample?
     var monitoringSince: MonotonicInstant = .origin
     var invalidSince: MonotonicInstant?

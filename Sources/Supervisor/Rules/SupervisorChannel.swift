@@ -116,7 +116,10 @@ public struct SupervisorChannel: Sendable {
 
     private mutating func ingestVitals(_ sample: VitalSample?, now: MonotonicInstant, into output: inout StepOutput) {
         let limits = configuration.limits
-        if let s = sample, s.measuredAt != state.lastAcceptedVitals?.measuredAt, s.measuredAt != state.lastRejectedMeasuredAt {
+        // A sample is new when it differs from the last one judged, not merely when its time does: two
+        // samples decoded from one read carry the same arrival (and, without a device clock, the same
+        // measurement) time, and the later one (perhaps the stop-worthy one) must not pass as a repeat.
+        if let s = sample, s != state.lastAcceptedVitals, s != state.lastRejectedVitals {
             var rejection: SampleRejection?
             if let last = state.lastAcceptedVitals, s.measuredAt < last.measuredAt {
                 rejection = .outOfOrder
@@ -126,7 +129,7 @@ public struct SupervisorChannel: Sendable {
                 rejection = .stale
             }
             if let rejection {
-                state.lastRejectedMeasuredAt = s.measuredAt
+                state.lastRejectedVitals = s
                 record(.sampleFreshness, .sampleIgnored(rejection), now: now, into: &output)
             } else {
                 accept(s)
@@ -169,7 +172,9 @@ public struct SupervisorChannel: Sendable {
     }
 
     private mutating func ingestPump(_ status: PumpStatus?, link: DeviceConnection, now: MonotonicInstant, into output: inout StepOutput) {
-        if let p = status, p.receivedAt <= now, state.lastPumpStatus.map({ p.receivedAt > $0.receivedAt }) ?? true {
+        // As for vitals: a status that differs from the last one and is not older is new, even with the
+        // same receive time (two replies read at once).
+        if let p = status, p.receivedAt <= now, state.lastPumpStatus.map({ p != $0 && p.receivedAt >= $0.receivedAt }) ?? true {
             state.lastPumpStatus = p
             if let v = p.volumeInfused { countVolume(v, now: now, into: &output) }
         }
