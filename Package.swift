@@ -55,7 +55,7 @@ targets += [
     .target(
         name: "DeviceIO",
         dependencies: [
-            "InfusionCore", "CUdev", "CLibUSB", "CDeviceIOSupport", logging,
+            "InfusionCore", "CUdev", "CLibUSB", "CDeviceIOSupport", "CRealTime", logging,
             .product(name: "HeapModule", package: "swift-collections"),
         ],
         swiftSettings: strict),
@@ -95,7 +95,7 @@ targets += [
 ]
 
 // MARK: Supervisor: the safety supervisor (pure rule engine, alarm manager) and its real-time runner.
-// CRealTime wraps eventfd/timerfd, which Swift's Glibc module does not export.
+// CRealTime wraps eventfd, timerfd and CPU affinity, which Swift's Glibc module does not export (DeviceIO uses its affinity calls too).
 products += [.library(name: "Supervisor", targets: ["Supervisor"])]
 targets += [
     .target(name: "CRealTime"),

@@ -1,5 +1,6 @@
-// Thin wrappers over the Linux calls the supervisor's real-time runner needs and Swift's Glibc module
-// does not export (eventfd, timerfd). Each returns what the system call returns (-1 and errno on error).
+// Thin wrappers over the Linux calls the real-time threads need and Swift's Glibc module does not
+// export (eventfd, timerfd, CPU affinity): the supervisor's runner, and the device links' threads in
+// DeviceIO. Each returns what the system call returns (-1 and errno on error).
 // Safe to call from any thread; none allocates.
 #ifndef C_REAL_TIME_H
 #define C_REAL_TIME_H
@@ -24,5 +25,19 @@ int crt_timerfd_arm_absolute(int fd, int64_t first_ns, int64_t interval_ns);
 
 /// Reads a timerfd's expiration count (0 when none is pending).
 uint64_t crt_timerfd_expirations(int fd);
+
+/// Pins the calling thread to the one CPU `cpu` (sched_setaffinity(0, …) on the calling thread).
+/// Returns 0, or an error number: EINVAL when `cpu` is negative, beyond the kernel's CPU set size, or
+/// not in the process's allowed set (cpuset, taskset); ENOSYS on systems without CPU affinity.
+int crt_pin_current_thread_to_cpu(int cpu);
+
+/// The highest-numbered CPU the calling thread may run on (sched_getaffinity), or -1 with errno.
+int crt_last_allowed_cpu(void);
+
+/// How many CPUs the calling thread may run on (sched_getaffinity), or -1 with errno.
+int crt_allowed_cpu_count(void);
+
+/// The CPU the calling thread is running on right now (sched_getcpu), or -1 with errno.
+int crt_current_cpu(void);
 
 #endif
