@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CRealTime
 import Foundation
 import Logging
 import Synchronization
@@ -182,20 +183,45 @@ struct RuntimeTests {
         let ring: DecisionRing
         let stopPath: FileDescriptorStopPath
         let logs: LogCapture
+        /// Where the thread that wrote the first stop frame (the runner's) could run, and ran.
+        let stopThread: StopThreadProbe
     }
 
-    func rig(period: Duration, realTime: Int32? = nil) throws -> Rig {
+    /// Wraps a stop path and records, on the thread that calls `sendStop()` first, how many CPUs that
+    /// thread may run on, the highest of them, and the CPU it runs on.
+    final class StopThreadProbe: PumpStopPath, @unchecked Sendable {
+        let inner: any PumpStopPath
+        let seen = Mutex<(allowed: Int32, last: Int32, running: Int32)?>(nil)
+        init(_ inner: any PumpStopPath) { self.inner = inner }
+        func sendStop() -> StopWriteResult {
+            let placement = (crt_allowed_cpu_count(), crt_last_allowed_cpu(), crt_current_cpu())
+            seen.withLock { $0 = $0 ?? placement }
+            return inner.sendStop()
+        }
+        func engageSecondaryStop() { inner.engageSecondaryStop() }
+    }
+
+    func rig(period: Duration, realTime: Int32? = nil, cpu: Int32? = nil) throws -> Rig {
         let pipe = try StopPipe()
         let stopPath = FileDescriptorStopPath(fileDescriptor: pipe.write, stopFrame: Self.stopFrame)
+        let probe = StopThreadProbe(stopPath)
         let mailbox = PumpCommandMailbox()
         let ring = DecisionRing(capacity: 1024)
         let logs = LogCapture()
         let setup = ChannelSetup(configuration: ChannelConfiguration(channel: 7, program: try Programs.program(), pumpHasWatchdog: true),
-                                 stopPath: stopPath, commands: mailbox)
+                                 stopPath: probe, commands: mailbox)
         let runner = try SupervisorRunner(
-            configuration: .init(period: period, realTimePriority: realTime, lockMemory: false, latenessRecordCapacity: 4096),
+            configuration: .init(period: period, realTimePriority: realTime, lockMemory: false, latenessRecordCapacity: 4096, cpu: cpu),
             channels: [setup], decisions: ring, logger: Logger(label: "test", factory: logs.handler))
-        return Rig(runner: runner, channel: runner.channels[0], pipe: pipe, mailbox: mailbox, ring: ring, stopPath: stopPath, logs: logs)
+        return Rig(runner: runner, channel: runner.channels[0], pipe: pipe, mailbox: mailbox, ring: ring, stopPath: stopPath, logs: logs,
+                   stopThread: probe)
+    }
+
+    /// Brings the rig's channel to infusing and publishes a desaturation; true when the stop frame came.
+    func stopOnce(_ r: Rig) throws -> Bool {
+        try bringToInfusing(r)
+        r.channel.vitals.publish(VitalSample(arrivedAt: SystemMonotonicClock().now(), spo2: .percent(80), pulseRate: .beatsPerMinute(72)))
+        return r.pipe.frame(count: Self.stopFrame.count, timeout: .seconds(1)) == Self.stopFrame
     }
 
     /// Plays the drivers: good vitals, a stopped pump, then an operator start and the pump following it.
@@ -338,6 +364,61 @@ struct RuntimeTests {
         } else {
             #expect(lines.contains { $0.contains("could not use SCHED_FIFO") && $0.hasPrefix("warning") })
         }
+    }
+
+    @Test("pinned to a CPU under SCHED_FIFO, the runner's thread runs on that CPU alone and says so; unpinned, it keeps the process's CPUs")
+    func pinnedToCPU() throws {
+        let processCPUs = crt_allowed_cpu_count()
+        let cpu = crt_last_allowed_cpu()  // a CPU this process may use
+        let r = try rig(period: .milliseconds(5), realTime: 10, cpu: cpu)
+        try r.runner.start()
+        #expect(try stopOnce(r))
+        r.runner.stop()
+        let seen = try #require(r.stopThread.seen.withLock { $0 })
+        let lines = r.logs.lines.withLock { $0 }
+        if r.runner.realTimeStatus.fifoScheduling {
+            #expect(r.runner.realTimeStatus.pinnedCPU == cpu)
+            #expect(seen.allowed == 1 && seen.last == cpu && seen.running == cpu, "the stop was written on CPU \(cpu) only: \(seen)")
+            #expect(lines.contains { $0.hasPrefix("info") && $0.contains("pinned to CPU \(cpu)") })
+        } else {
+            // Without SCHED_FIFO nothing is pinned: pinning serves the real-time wake-up only.
+            #expect(r.runner.realTimeStatus.pinnedCPU == nil)
+            #expect(seen.allowed == processCPUs)
+        }
+        let unpinned = try rig(period: .milliseconds(5), realTime: 10)
+        try unpinned.runner.start()
+        #expect(try stopOnce(unpinned))
+        unpinned.runner.stop()
+        #expect(unpinned.runner.realTimeStatus.pinnedCPU == nil)
+        #expect(unpinned.stopThread.seen.withLock { $0 }?.allowed == processCPUs)
+    }
+
+    @Test("a CPU this process may not use is refused with a warning that says what to do; the runner still supervises, unpinned")
+    func unusableCPU() throws {
+        let processCPUs = crt_allowed_cpu_count()
+        let cpu = crt_last_allowed_cpu() + 1
+        let r = try rig(period: .milliseconds(5), realTime: 10, cpu: cpu)
+        try r.runner.start()
+        #expect(try stopOnce(r), "it still stops the pump")
+        r.runner.stop()
+        #expect(r.runner.realTimeStatus.pinnedCPU == nil)
+        #expect(r.stopThread.seen.withLock { $0 }?.allowed == processCPUs)
+        if r.runner.realTimeStatus.fifoScheduling {
+            #expect(r.logs.lines.withLock { $0.contains { $0.hasPrefix("warning") && $0.contains("could not be pinned to CPU \(cpu)") && $0.contains("choose a CPU") } })
+        }
+    }
+
+    @Test("the default real-time CPU is the highest this process may use, or none on a single CPU")
+    func defaultCPU() throws {
+        // Independently of the implementation: the kernel's own list, e.g. "Cpus_allowed_list:\t0-1" or "0,2-3".
+        let status = try String(contentsOfFile: "/proc/thread-self/status", encoding: .utf8)
+        let list = try #require(status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }?.split(separator: "\t").last)
+        let cpus = list.split(separator: ",").flatMap { range -> [Int32] in
+            let ends = range.split(separator: "-").compactMap { Int32($0.trimmingCharacters(in: .whitespaces)) }
+            return ends.count == 2 ? Array(ends[0]...ends[1]) : ends
+        }
+        #expect(!cpus.isEmpty)
+        #expect(SupervisorRunner.defaultRealTimeCPU() == (cpus.count > 1 ? cpus.max() : nil))
     }
 
     @Test("an unusable configuration is refused with a reason")

@@ -175,15 +175,34 @@ public final class SupervisorRunner: @unchecked Sendable {
         /// When above zero, every timer wake-up's lateness (ns) is pushed into `latenessRecord`, a ring
         /// of this capacity (for jitter measurements).
         public var latenessRecordCapacity: Int
+        /// The CPU to pin the runner's thread to (with SCHED_FIFO only), or nil to let it run anywhere.
+        /// Pin the device links' threads that publish its inputs to the same CPU
+        /// (`LinkThreadScheduling.useRealTime(priority:cpu:)`): a publication then wakes the runner on the
+        /// publisher's own CPU, where it preempts the publisher as that returns from its system call,
+        /// instead of on the CPU it last ran on, where a normal task inside a long kernel path holds it off
+        /// (on a `preempt=none` kernel, traced up to 1.7 ms; docs/supervisor.md "Real-time placement").
+        /// `SupervisorRunner.defaultRealTimeCPU()` gives the production choice.
+        public var cpu: Int32?
 
-        /// Settings; the defaults are the production ones (10 ms, SCHED_FIFO 20, memory locked).
+        /// Settings; the defaults are the production ones (10 ms, SCHED_FIFO 20, memory locked), with no
+        /// CPU pinning unless `cpu` is given.
         public init(period: Duration = .milliseconds(10), realTimePriority: Int32? = 20, lockMemory: Bool = true,
-                    latenessRecordCapacity: Int = 0) {
+                    latenessRecordCapacity: Int = 0, cpu: Int32? = nil) {
             self.period = period
             self.realTimePriority = realTimePriority
             self.lockMemory = lockMemory
             self.latenessRecordCapacity = latenessRecordCapacity
+            self.cpu = cpu
         }
+    }
+
+    /// The CPU the real-time threads (the runner and the device links) share by default: the
+    /// highest-numbered CPU this process may use, or nil when it may use only one (nothing to choose).
+    /// Any thread.
+    public static func defaultRealTimeCPU() -> Int32? {
+        guard crt_allowed_cpu_count() > 1 else { return nil }
+        let last = crt_last_allowed_cpu()
+        return last >= 0 ? last : nil
     }
 
     /// What the runner managed to get from the system when its thread started.
@@ -192,6 +211,8 @@ public final class SupervisorRunner: @unchecked Sendable {
         public let fifoScheduling: Bool
         /// True when `mlockall` succeeded.
         public let memoryLocked: Bool
+        /// The CPU the thread is pinned to, when `Configuration.cpu` was given and the system agreed.
+        public let pinnedCPU: Int32?
     }
 
     /// The settings.
@@ -216,6 +237,7 @@ public final class SupervisorRunner: @unchecked Sendable {
     private let running = Atomic<Bool>(false)
     private let fifo = Atomic<Bool>(false)
     private let locked = Atomic<Bool>(false)
+    private let pinned = Atomic<Int32>(-1)
     private let threadReady = Atomic<Bool>(false)
     private let armErrno = Atomic<Int32>(0)
     private var thread: pthread_t?
@@ -252,7 +274,9 @@ public final class SupervisorRunner: @unchecked Sendable {
 
     /// What the runner got from the system (valid once `start()` has returned).
     public var realTimeStatus: RealTimeStatus {
-        RealTimeStatus(fifoScheduling: fifo.load(ordering: .acquiring), memoryLocked: locked.load(ordering: .acquiring))
+        let cpu = pinned.load(ordering: .acquiring)
+        return RealTimeStatus(fifoScheduling: fifo.load(ordering: .acquiring), memoryLocked: locked.load(ordering: .acquiring),
+                              pinnedCPU: cpu >= 0 ? cpu : nil)
     }
 
     /// True while the thread runs.
@@ -378,6 +402,15 @@ public final class SupervisorRunner: @unchecked Sendable {
         if rc == 0 {
             fifo.store(true, ordering: .releasing)
             logger.info("supervisor runner thread runs under SCHED_FIFO priority \(priority)")
+            if let cpu = configuration.cpu {
+                let failed = crt_pin_current_thread_to_cpu(cpu)
+                if failed == 0 {
+                    pinned.store(cpu, ordering: .releasing)
+                    logger.info("supervisor runner thread pinned to CPU \(cpu), with the device links' threads")
+                } else {
+                    logger.warning("supervisor runner could not be pinned to CPU \(cpu) (sched_setaffinity: \(String(cString: strerror(failed)))): it runs on any CPU, and an input's wake-up may wait for a kernel path on another CPU; choose a CPU this process may use")
+                }
+            }
         } else {
             logger.warning("supervisor runner could not use SCHED_FIFO priority \(priority) (pthread_setschedparam: \(String(cString: strerror(rc)))): running under the normal scheduler, wake-up latency is not bounded; grant CAP_SYS_NICE or set LimitRTPRIO in the systemd unit")
         }
