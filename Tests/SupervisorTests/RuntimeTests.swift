@@ -408,19 +408,6 @@ struct RuntimeTests {
         }
     }
 
-    @Test("the default real-time CPU is the highest this process may use, or none on a single CPU")
-    func defaultCPU() throws {
-        // Independently of the implementation: the kernel's own list, e.g. "Cpus_allowed_list:\t0-1" or "0,2-3".
-        let status = try String(contentsOfFile: "/proc/thread-self/status", encoding: .utf8)
-        let list = try #require(status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }?.split(separator: "\t").last)
-        let cpus = list.split(separator: ",").flatMap { range -> [Int32] in
-            let ends = range.split(separator: "-").compactMap { Int32($0.trimmingCharacters(in: .whitespaces)) }
-            return ends.count == 2 ? Array(ends[0]...ends[1]) : ends
-        }
-        #expect(!cpus.isEmpty)
-        #expect(SupervisorRunner.defaultRealTimeCPU() == (cpus.count > 1 ? cpus.max() : nil))
-    }
-
     @Test("an unusable configuration is refused with a reason")
     func invalidConfiguration() throws {
         let ring = DecisionRing()

@@ -181,7 +181,7 @@ public final class SupervisorRunner: @unchecked Sendable {
         /// publisher's own CPU, where it preempts the publisher as that returns from its system call,
         /// instead of on the CPU it last ran on, where a normal task inside a long kernel path holds it off
         /// (on a `preempt=none` kernel, traced up to 1.7 ms; docs/supervisor.md "Real-time placement").
-        /// `SupervisorRunner.defaultRealTimeCPU()` gives the production choice.
+        /// `RealTimePlacement.automatic()` gives the production choice.
         public var cpu: Int32?
 
         /// Settings; the defaults are the production ones (10 ms, SCHED_FIFO 20, memory locked), with no
@@ -194,15 +194,6 @@ public final class SupervisorRunner: @unchecked Sendable {
             self.latenessRecordCapacity = latenessRecordCapacity
             self.cpu = cpu
         }
-    }
-
-    /// The CPU the real-time threads (the runner and the device links) share by default: the
-    /// highest-numbered CPU this process may use, or nil when it may use only one (nothing to choose).
-    /// Any thread.
-    public static func defaultRealTimeCPU() -> Int32? {
-        guard crt_allowed_cpu_count() > 1 else { return nil }
-        let last = crt_last_allowed_cpu()
-        return last >= 0 ? last : nil
     }
 
     /// What the runner managed to get from the system when its thread started.
