@@ -80,6 +80,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("SIMULATED devices only: run the controller's clock (supervisor, drivers, session) N times faster than real time; must equal the simulator's speed.", valueName: "N"))
     var speed: Double = 1
 
+    @Option(name: .customLong("realtime-cpu"), help: ArgumentHelp("Real devices: the CPU the supervisor's thread and the device links' threads share (under SCHED_FIFO): \"none\" (the default: the kernel places them), a CPU number, or \"auto\" (the highest-numbered CPU this process may use). Pin only to a CPU kept free of other work, and measure. See docs/supervisor.md \"Real-time placement\".", valueName: "CPU"))
+    var realtimeCPU = "none"
+
     @Option(name: .customLong("start-timeout"), help: ArgumentHelp("How long (controller time) the start checks may take before giving up with exit 6, e.g. \"60 s\".", valueName: "DURATION"))
     var startTimeout = "60 s"
 
@@ -89,10 +92,24 @@ struct RunCommand: AsyncParsableCommand {
         }
         guard speed.isFinite, speed >= 1, speed <= 1000 else { throw ValidationError("--speed must be a number from 1 to 1000") }
         _ = try startTimeoutDuration()
+        _ = try realTimeCPUChoice()
         if patient.allSatisfy(\.isWhitespace) { throw ValidationError("--patient must not be blank") }
         if operatorID.allSatisfy(\.isWhitespace) { throw ValidationError("--operator must not be blank") }
         if let reason = confirmSoftLimits, reason.allSatisfy(\.isWhitespace) {
             throw ValidationError("--confirm-soft-limits needs a reason, e.g. --confirm-soft-limits \"opioid-tolerant patient, agreed with Dr X\"")
+        }
+    }
+
+    /// Where the real-time threads run, from `--realtime-cpu`.
+    private func realTimeCPUChoice() throws -> RealTimePlacement {
+        switch realtimeCPU {
+        case "auto": return RealTimePlacement.automatic()
+        case "none": return .unpinned(reason: "--realtime-cpu none")
+        default:
+            guard let cpu = Int32(realtimeCPU), cpu >= 0, cpu < 1024 else {
+                throw ValidationError("--realtime-cpu must be a CPU number (0 to 1023), \"auto\" or \"none\", not \"\(realtimeCPU)\"")
+            }
+            return .pinned(cpu: cpu)
         }
     }
 
@@ -124,10 +141,17 @@ struct RunCommand: AsyncParsableCommand {
         let clock: any MonotonicClock = speed == 1 ? SystemMonotonicClock() : ScaledClock(speed: speed)
         let timing = SessionTiming(speed: speed)
         // Real devices: the supervisor under SCHED_FIFO, and the device links' reader threads (which decode
-        // the oximeter's frames and publish them to it) just below it. Simulated devices: neither.
+        // the oximeter's frames and publish them to it) just below it; all on one CPU with `--realtime-cpu`
+        // (see `RealTimePlacement` for when that helps). Simulated devices: none of it.
+        let placement = speed == 1 ? try realTimeCPUChoice() : .unpinned(reason: "simulated devices")
+        if speed == 1, realtimeCPU == "auto", case .unpinned(let reason) = placement {
+            Output.note("real-time threads not pinned to a CPU: \(reason)")
+        }
         let runnerConfiguration = speed == 1
-            ? SupervisorRunner.Configuration() : SupervisorRunner.Configuration(realTimePriority: nil, lockMemory: false)
-        LinkThreadScheduling.useRealTime(priority: runnerConfiguration.realTimePriority.map { max($0 - 1, 1) })
+            ? SupervisorRunner.Configuration(cpu: placement.cpu)
+            : SupervisorRunner.Configuration(realTimePriority: nil, lockMemory: false)
+        LinkThreadScheduling.useRealTime(priority: runnerConfiguration.realTimePriority.map { max($0 - 1, 1) },
+                                         cpu: runnerConfiguration.cpu)
 
         // Recovery first: a session a crashed controller left unfinished is never continued.
         let recovery = SessionRecovery(store: store, clock: clock)

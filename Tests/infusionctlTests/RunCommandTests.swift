@@ -163,11 +163,17 @@ struct RunCommandTests {
         #expect(soft.stderr.contains("--confirm-soft-limits"))
         let usage = try BuiltTool("infusionctl").run(Self.arguments(db: db) + ["--speed", "0"])
         #expect(usage.status == 64)
+        for cpu in ["-1", "1024", "fast", "1.5"] {
+            let badCPU = try BuiltTool("infusionctl").run(Self.arguments(db: db) + ["--realtime-cpu=\(cpu)"])
+            #expect(badCPU.status == 64, "--realtime-cpu \(cpu.debugDescription)")
+            #expect(badCPU.stderr.contains("--realtime-cpu must be a CPU number (0 to 1023), \"auto\" or \"none\""), "\(badCPU.stderr)")
+        }
         #expect(!FileManager.default.fileExists(atPath: db), "no database is created before the program is valid")
         let help = try BuiltTool("infusionctl").run(["run", "--help"])
         let helpText = help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         #expect(helpText.contains("Exit codes: 0 program completed; 1 internal or record-store error"))
         #expect(helpText.contains("7 recovered an interrupted session, nothing started; 64 usage error"))
+        #expect(helpText.contains("--realtime-cpu <CPU>") && helpText.contains("\"none\" (the default: the kernel places them)"))
     }
 
     @Test("--json-events: valid JSON lines from session-started to session-ended (completed, exit 0); stdin EOF keeps it running")
