@@ -36,7 +36,7 @@ targets += [suite("NewEraBenchmarks", [product("Drivers"), product("DeviceSimula
 // Oximeter parse throughput per format (frames/s on one core): codec stream decoders and driver sessions.
 targets += [suite("OximeterParseBenchmarks", [product("DeviceProtocols"), product("Drivers"), product("DeviceIO"), product("InfusionCore")])]
 // Session: decision-to-wire latency over ptys (stop-worthy oximeter frame in -> stop frame written), 1 and 16 channels.
-targets += [suite("DecisionToWireBenchmarks", [product("Session"), product("Supervisor"), product("Drivers"), product("DeviceSimulators"),
+targets += [suite("DecisionToWireBenchmarks", [product("Session"), product("Supervisor"), product("Drivers"), product("DeviceSimulators"), product("DeviceProtocols"),
                                                product("DeviceIO"), product("InfusionCore")])]
 // Virtual time: a whole 4-hour session (simulated pump, 75 Hz oximeter and patient, real driver endpoints and
 // supervisor) on one virtual clock; budget < 5 s of wall time, asserted in the benchmark.

@@ -31,6 +31,7 @@ import Glibc
 #endif
 import Benchmark
 import DeviceIO
+import DeviceProtocols
 import DeviceSimulators
 import Drivers
 import Foundation
@@ -89,6 +90,33 @@ final class TimestampingStopPath: PumpStopPath {
     }
 }
 
+/// Watches the bytes the simulated oximeter writes to its pty master (`HostedDeviceSetup.onSent`) and
+/// stamps when the write carrying the last byte of the first DF2 packet below the threshold was called:
+/// the moment the stop-worthy frame went "on the wire" (into the kernel's tty layer), before the pty's
+/// flip-buffer work and the driver's read. Called on the simulator's writing thread, one chunk at a time.
+final class WireTap: @unchecked Sendable {
+    // `decoder` is touched only by the simulator's writing thread (writes are serialised by its host).
+    private var decoder = Nonin.StreamDecoder(format: .df2)
+    /// When the stop-worthy packet's last byte was written (CLOCK_MONOTONIC ns; 0: not yet since `arm()`).
+    let stopWorthyWrittenAt = Atomic<Int64>(0)
+    private let armed = Atomic<Bool>(false)
+
+    /// Benchmark thread: the next packet below 85 % is the one to stamp.
+    func arm() {
+        stopWorthyWrittenAt.store(0, ordering: .releasing)
+        armed.store(true, ordering: .releasing)
+    }
+
+    func observe(_ bytes: UnsafeRawBufferPointer, at time: MonotonicInstant) {
+        for byte in bytes {
+            guard let decoded = decoder.push(byte), let spo2 = decoded.packet?.values.spo2 else { continue }
+            if spo2.percent < 85, armed.exchange(false, ordering: .acquiringAndReleasing) {
+                stopWorthyWrittenAt.store(time.nanoseconds, ordering: .releasing)
+            }
+        }
+    }
+}
+
 /// One channel and its simulated bedside.
 final class Bench: @unchecked Sendable {
     let simulatedPump: PTYHostedDevice<NewEraSimulatedPump>
@@ -103,6 +131,9 @@ final class Bench: @unchecked Sendable {
     let stopWorthyHandledAt = Atomic<Int64>(0)
     /// SpO2 of the latest sample, in tenths of a percent (-1: none).
     let latestSpO2 = Atomic<Int>(-1)
+    /// The kernel thread id of the thread that ran the handler (the oximeter link's reader), for traces.
+    let handlerThread = Atomic<Int32>(0)
+    let wireTap = WireTap()
     var channel: RunnerChannel?
     var observations = 0.0
     var lastStartSubmitted: Int64 = 0
@@ -110,8 +141,10 @@ final class Bench: @unchecked Sendable {
     init?(index: Int, oximeterSpeed: Double) {
         let clock = SystemMonotonicClock()
         simulatedPump = PTYHostedDevice(device: NewEraSimulatedPump(), role: .pump, setup: HostedDeviceSetup(name: "pump\(index)", clock: clock))
+        let tap = wireTap
         simulatedOximeter = PTYHostedDevice(device: SimulatedNoninDF2(), role: .oximeter,
-                                            setup: HostedDeviceSetup(name: "oximeter\(index)", clock: ScaledClock(speed: oximeterSpeed)))
+                                            setup: HostedDeviceSetup(name: "oximeter\(index)", clock: ScaledClock(speed: oximeterSpeed),
+                                                                     onSent: { bytes, time in tap.observe(bytes, at: time) }))
         simulatedPump.start()
         simulatedOximeter.start()
         let deadline = clock.now() + .seconds(2)
@@ -133,6 +166,7 @@ final class Bench: @unchecked Sendable {
         oximeter.setSampleHandler { [self] sample in
             let handledAt = clock.now().nanoseconds  // before publishing: the supervisor may preempt this thread
             vitals.publish(sample)
+            if handlerThread.load(ordering: .relaxed) == 0 { handlerThread.store(currentThreadID(), ordering: .relaxed) }
             let spo2 = sample.spo2.map { Int(($0.percent * 10).rounded()) } ?? -1
             latestSpO2.store(spo2, ordering: .releasing)
             if spo2 >= 0 && spo2 < 850,
@@ -197,6 +231,9 @@ struct CycleFigures {
     /// output delivery) and the supervisor (handler → stop path called: publication, wake-up, tick).
     var driver: Int
     var supervisor: Int
+    /// Before the metric's start: the simulator's write call with the frame's last byte → the driver's read
+    /// (the write itself and the kernel's pty path: flip-buffer work, the reader's wake-up); -1 when not stamped.
+    var pty: Int
 }
 
 /// A runner over `count` channels, built once and cycled many times.
@@ -210,6 +247,8 @@ final class Rig: @unchecked Sendable {
     var stopCalls: [Int] = []
     var driverParts: [Int] = []
     var supervisorParts: [Int] = []
+    var ptyParts: [Int] = []
+    var wireToWire: [Int] = []
 
     /// The simulated oximeters' clock speed (for the report).
     let oximeterSpeed: Double
@@ -218,7 +257,8 @@ final class Rig: @unchecked Sendable {
         self.oximeterSpeed = oximeterSpeed
         // As `infusionctl run` on real devices: the runner under SCHED_FIFO 20 (its default) and the drivers'
         // link reader threads just below it. The simulators (pty masters) stay in the normal scheduler.
-        LinkThreadScheduling.useRealTime(priority: 19)
+        let cpu = realTimeCPU()
+        LinkThreadScheduling.useRealTime(priority: 19, cpu: cpu)
         var benches: [Bench] = []
         for index in 0..<count {
             guard let bench = Bench(index: index, oximeterSpeed: oximeterSpeed) else { return nil }
@@ -230,7 +270,7 @@ final class Rig: @unchecked Sendable {
                          stopPath: bench.stopPath, commands: bench.wiring.commands)
         }
         decisions = DecisionRing(capacity: 1 << 16)
-        guard let runner = try? SupervisorRunner(configuration: .init(), channels: setups, decisions: decisions) else {
+        guard let runner = try? SupervisorRunner(configuration: .init(cpu: cpu), channels: setups, decisions: decisions) else {
             return nil
         }
         self.benches = benches
@@ -259,11 +299,14 @@ final class Rig: @unchecked Sendable {
             bench.stopWorthyArrivedAt.store(0, ordering: .releasing)
             bench.stopWorthyHandledAt.store(0, ordering: .releasing)
             bench.stopPath.reset()
+            bench.wireTap.arm()
         }
         for bench in benches { bench.setSpO2(80) }
         guard waitFor(.seconds(5), {
             benches.allSatisfy { $0.stopPath.writtenAt.load(ordering: .acquiring) != 0 && $0.stopWorthyArrivedAt.load(ordering: .acquiring) != 0 }
         }) else { return nil }
+        // The simulator's thread stamps the wire-in time after its write returns, which may be after the stop.
+        _ = waitFor(.seconds(1)) { benches.allSatisfy { $0.wireTap.stopWorthyWrittenAt.load(ordering: .acquiring) != 0 } }
         // A stop not caused by the stop-worthy sample (written before it arrived) is not a decision-to-wire figure.
         return benches.compactMap { bench in
             let arrived = bench.stopWorthyArrivedAt.load(ordering: .acquiring)
@@ -272,8 +315,12 @@ final class Rig: @unchecked Sendable {
             let written = bench.stopPath.writtenAt.load(ordering: .acquiring)
             guard arrived > 0, written >= arrived, called <= written else { return nil }
             let split = handled >= arrived && handled <= called
-            return CycleFigures(decisionToWire: Int(written - arrived), stopCall: Int(written - called),
-                                driver: split ? Int(handled - arrived) : -1, supervisor: split ? Int(called - handled) : -1)
+            let onWire = bench.wireTap.stopWorthyWrittenAt.load(ordering: .acquiring)
+            let figure = CycleFigures(decisionToWire: Int(written - arrived), stopCall: Int(written - called),
+                                      driver: split ? Int(handled - arrived) : -1, supervisor: split ? Int(called - handled) : -1,
+                                      pty: onWire > 0 && onWire <= arrived ? Int(arrived - onWire) : -1)
+            OutlierTrace.check(figure, stamps: (onWire, arrived, handled, called, written), thread: bench.handlerThread.load(ordering: .relaxed))
+            return figure
         }
     }
 
@@ -289,7 +336,30 @@ final class Rig: @unchecked Sendable {
         report += "\(n) stop path call: \(Self.percentiles(stopCalls))\n"
         report += "\(n) driver part (arrival to handler): \(Self.percentiles(driverParts))\n"
         report += "\(n) supervisor part (handler to stop call): \(Self.percentiles(supervisorParts))\n"
+        report += "\(n) before the metric, pty part (simulator write to driver read): \(Self.percentiles(ptyParts))\n"
+        report += "\(n) simulator write to stop written (pty part + decision to wire): \(Self.percentiles(wireToWire))\n"
+        let placement = runner.realTimeStatus.pinnedCPU.map { "runner and device-link threads pinned to CPU \($0)" } ?? "no CPU pinning"
+        report += "\(n) \(placement); link threads raised \(LinkThreadScheduling.realTimeThreadsStarted), pinned \(LinkThreadScheduling.realTimeThreadsPinned)\n"
         FileHandle.standardError.write(Data(report.utf8))
+        writeRawFigures()
+    }
+
+    /// With `DECISION_TO_WIRE_RAW=PATH`: every sample (ns) as CSV lines "metric,value" appended to PATH, to pool
+    /// runs or plot them.
+    func writeRawFigures() {
+        guard let path = ProcessInfo.processInfo.environment["DECISION_TO_WIRE_RAW"] else { return }
+        var text = ""
+        for (metric, values) in [("decision_to_wire", decisionToWire), ("stop_call", stopCalls), ("driver", driverParts),
+                                 ("supervisor", supervisorParts), ("pty", ptyParts), ("write_to_stop", wireToWire)] {
+            for value in values { text += "\(metric),\(value)\n" }
+        }
+        guard let handle = FileHandle(forWritingAtPath: path) ?? (FileManager.default.createFile(atPath: path, contents: nil) ? FileHandle(forWritingAtPath: path) : nil) else {
+            FileHandle.standardError.write(Data("cannot write \(path)\n".utf8))
+            return
+        }
+        handle.seekToEndOfFile()
+        handle.write(Data(text.utf8))
+        handle.closeFile()
     }
 
     /// p50, p90, p99, p99.9 and max of `values` (ns), in µs, with the count (nearest-rank percentiles).
@@ -305,6 +375,67 @@ final class Rig: @unchecked Sendable {
     }
 }
 
+/// Diagnosis of outliers with ftrace (off unless `DECISION_TO_WIRE_TRACE_OVER_US` is set): a figure (from the
+/// simulator's write when stamped, else from the arrival) over that many microseconds, while tracing is on, writes its stamps (CLOCK_MONOTONIC ns; set the tracer's `trace_clock`
+/// to `mono` to compare) to `trace_marker` and turns tracing off, so the ring buffer ends just after the outlier.
+/// The caller enables the events beforehand (e.g. `sched:sched_switch`, `sched:sched_wakeup`, `irq_vectors:*`),
+/// and may save the buffer and turn tracing on again to catch the next outlier.
+enum OutlierTrace {
+    static let thresholdNanoseconds: Int? = ProcessInfo.processInfo.environment["DECISION_TO_WIRE_TRACE_OVER_US"]
+        .flatMap { Int($0) }.map { $0 * 1000 }
+    static let tracing = "/sys/kernel/tracing/"
+
+    /// Called on the benchmark's thread after each cycle.
+    static func check(_ figure: CycleFigures, stamps: (onWire: Int64, arrived: Int64, handled: Int64, called: Int64, written: Int64), thread: Int32) {
+        let total = figure.decisionToWire + max(figure.pty, 0)  // from the simulator's write when it was stamped
+        guard let threshold = thresholdNanoseconds, total > threshold, isTracing() else { return }
+        let marker = "D2W outlier \(figure.decisionToWire / 1000) us (from the write \(total / 1000) us): on wire \(stamps.onWire) "
+            + "arrived \(stamps.arrived) handled \(stamps.handled) "
+            + "called \(stamps.called) written \(stamps.written) link-thread \(thread)\n"
+        for (file, text) in [("trace_marker", marker), ("tracing_on", "0")] {
+            let fd = open(tracing + file, O_WRONLY)
+            guard fd >= 0 else { continue }
+            _ = text.withCString { write(fd, $0, strlen($0)) }
+            close(fd)
+        }
+        FileHandle.standardError.write(Data(marker.utf8))
+    }
+
+    static func isTracing() -> Bool {
+        let fd = open(tracing + "tracing_on", O_RDONLY)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var byte: UInt8 = 0
+        return read(fd, &byte, 1) == 1 && byte == UInt8(ascii: "1")
+    }
+}
+
+/// The calling thread's kernel id (what ftrace shows as the pid), without Glibc's unexported `gettid`.
+/// Read from `/proc/thread-self` ("PID/task/TID"); 0 if unavailable.
+func currentThreadID() -> Int32 {
+    var buffer = [CChar](repeating: 0, count: 64)
+    let count = readlink("/proc/thread-self", &buffer, buffer.count - 1)
+    guard count > 0 else { return 0 }
+    let text = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return text.split(separator: "/").last.flatMap { Int32($0) } ?? 0
+}
+
+/// The CPU for the runner and the drivers' link threads: none by default, as `infusionctl run` chooses it;
+/// `DECISION_TO_WIRE_CPU` = `auto` (`RealTimePlacement.automatic()`, as `--realtime-cpu auto`) or a CPU number
+/// to compare.
+func realTimeCPU() -> Int32? {
+    switch ProcessInfo.processInfo.environment["DECISION_TO_WIRE_CPU"] {
+    case nil, "none": nil
+    case "auto": RealTimePlacement.automatic().cpu
+    case let text?: Int32(text)
+    }
+}
+
+/// Iterations per benchmark: the case's own count, or `DECISION_TO_WIRE_ITERATIONS` for a short diagnostic run.
+func iterationCount(default count: Int) -> Int {
+    ProcessInfo.processInfo.environment["DECISION_TO_WIRE_ITERATIONS"].flatMap { Int($0) } ?? count
+}
+
 /// The rig of the benchmark that is running (built by its setup hook, closed by its teardown).
 let currentRig = Mutex<Rig?>(nil)
 
@@ -316,7 +447,7 @@ let benchmarks: @Sendable () -> Void = {
     // (channels, oximeter clock speed, cycles per iteration, iterations): ≥ 10 000 samples each.
     for (count, speed, cycles, iterations) in [(1, 4.0, 100, 105), (16, 4.0, 10, 66), (1, 40.0, 100, 105)] {
         Benchmark("decision to wire, \(count) channel\(count == 1 ? "" : "s"), oximeters x\(Int(speed)), New Era + Nonin DF2 over ptys",
-                  configuration: .init(metrics: [latency, stopCall], warmupIterations: 0, maxDuration: .seconds(2400), maxIterations: iterations),
+                  configuration: .init(metrics: [latency, stopCall], warmupIterations: 0, maxDuration: .seconds(2400), maxIterations: iterationCount(default: iterations)),
                   closure: { benchmark in
                       guard let rig = currentRig.withLock({ $0 }) else { return }
                       for _ in benchmark.scaledIterations {
@@ -332,6 +463,10 @@ let benchmarks: @Sendable () -> Void = {
                                   rig.stopCalls.append(figure.stopCall)
                                   if figure.driver >= 0 { rig.driverParts.append(figure.driver) }
                                   if figure.supervisor >= 0 { rig.supervisorParts.append(figure.supervisor) }
+                                  if figure.pty >= 0 {
+                                      rig.ptyParts.append(figure.pty)
+                                      rig.wireToWire.append(figure.pty + figure.decisionToWire)
+                                  }
                               }
                           }
                       }

@@ -14,14 +14,44 @@ public struct HostedDeviceSetup: Sendable {
     public var linkDirectory: String?
     /// Called with the new slave path after each (re)plug.
     public var onPath: @Sendable (String) -> Void
+    /// For measurements: called with every chunk of bytes the device wrote to its pty master, after the
+    /// write, with the real CLOCK_MONOTONIC time taken just BEFORE the `write` call (never the device's
+    /// scaled clock: a reader may see the bytes before the call returns, so only the time before it is
+    /// sure to precede their arrival), on the writing thread (one at a time, in write order). Nil: nothing
+    /// is observed. It must return quickly.
+    public var onSent: (@Sendable (UnsafeRawBufferPointer, MonotonicInstant) -> Void)?
 
     /// A setup; see each property.
-    public init(name: String, clock: any MonotonicClock, linkDirectory: String? = nil, onPath: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(name: String, clock: any MonotonicClock, linkDirectory: String? = nil, onPath: @escaping @Sendable (String) -> Void = { _ in },
+                onSent: (@Sendable (UnsafeRawBufferPointer, MonotonicInstant) -> Void)? = nil) {
         self.name = name
         self.clock = clock
         self.linkDirectory = linkDirectory
         self.onPath = onPath
+        self.onSent = onSent
     }
+}
+
+/// A link that tells `onSent` about every chunk written through it (`HostedDeviceSetup.onSent`).
+/// Owns `inner` as the link it wraps; thread rules are `inner`'s.
+private final class ObservedLink: ByteLink {
+    let inner: any ByteLink
+    let onSent: @Sendable (UnsafeRawBufferPointer, MonotonicInstant) -> Void
+    let clock = SystemMonotonicClock()
+
+    init(_ inner: any ByteLink, onSent: @escaping @Sendable (UnsafeRawBufferPointer, MonotonicInstant) -> Void) {
+        self.inner = inner
+        self.onSent = onSent
+    }
+
+    var name: String { inner.name }
+    func start(handler: @escaping LinkHandler) throws(DeviceIOError) { try inner.start(handler: handler) }
+    func send(_ bytes: UnsafeRawBufferPointer) throws(DeviceIOError) {
+        let before = clock.now()
+        try inner.send(bytes)
+        onSent(bytes, before)
+    }
+    func close() { inner.close() }
 }
 
 /// A simulated device running behind a pseudo-terminal, as the host sees it (type-erased).
@@ -80,7 +110,8 @@ public final class PTYHostedDevice<Device: SimulatedDevice>: HostedSimulation, @
             open: { () throws(DeviceIOError) -> any ByteLink in
                 let pty = try PseudoTerminal()
                 box.publish(pty.slavePath, setup: setup)
-                return DescriptorLink(pseudoTerminal: pty, clock: setup.clock)
+                let link = DescriptorLink(pseudoTerminal: pty, clock: setup.clock)
+                return setup.onSent.map { ObservedLink(link, onSent: $0) } ?? link
             },
             onOutput: { output in log.debug("\(output)") })
         box.owner = { [weak self] path in self?.setPath(path) }
