@@ -60,11 +60,14 @@ int crt_allowed_cpu_count(void) {
     return CPU_COUNT(&set);
 }
 
-int crt_cpu_is_allowed(int cpu) {
-    if (cpu < 0 || cpu >= CPU_SETSIZE) return 0;
+int crt_allowed_cpus(int *cpus, int capacity) {
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) != 0) return -1;
-    return CPU_ISSET(cpu, &set) ? 1 : 0;
+    int count = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && count < capacity; cpu++) {
+        if (CPU_ISSET(cpu, &set)) cpus[count++] = cpu;
+    }
+    return count;
 }
 
 int crt_current_cpu(void) { return sched_getcpu(); }
@@ -78,6 +81,6 @@ uint64_t crt_timerfd_expirations(int fd) { (void)fd; return 0; }
 int crt_pin_current_thread_to_cpu(int cpu) { (void)cpu; return ENOSYS; }
 int crt_last_allowed_cpu(void) { errno = ENOSYS; return -1; }
 int crt_allowed_cpu_count(void) { errno = ENOSYS; return -1; }
-int crt_cpu_is_allowed(int cpu) { (void)cpu; errno = ENOSYS; return -1; }
+int crt_allowed_cpus(int *cpus, int capacity) { (void)cpus; (void)capacity; errno = ENOSYS; return -1; }
 int crt_current_cpu(void) { errno = ENOSYS; return -1; }
 #endif

@@ -37,9 +37,9 @@ int crt_last_allowed_cpu(void);
 /// How many CPUs the calling thread may run on (sched_getaffinity), or -1 with errno.
 int crt_allowed_cpu_count(void);
 
-/// 1 when the calling thread may run on `cpu` (sched_getaffinity), 0 when it may not (or `cpu` is outside
-/// the kernel's CPU set size), -1 with errno when the set cannot be read.
-int crt_cpu_is_allowed(int cpu);
+/// Writes the CPUs the calling thread may run on (sched_getaffinity, one call), in increasing order, into
+/// `cpus` (at most `capacity`; the caller owns the buffer) and returns how many there are, or -1 with errno.
+int crt_allowed_cpus(int *cpus, int capacity);
 
 /// The CPU the calling thread is running on right now (sched_getcpu), or -1 with errno.
 int crt_current_cpu(void);

@@ -45,6 +45,8 @@ public enum RealTimePlacement: Hashable, Sendable {
 
     /// The CPUs the calling thread may run on (sched_getaffinity), in order; empty when it cannot be read.
     public static func allowedCPUs() -> [Int32] {
-        (0..<Int32(1024)).filter { crt_cpu_is_allowed($0) == 1 }
+        var cpus = [Int32](repeating: 0, count: 1024)  // CPU_SETSIZE
+        let count = cpus.withUnsafeMutableBufferPointer { crt_allowed_cpus($0.baseAddress, Int32($0.count)) }
+        return count > 0 ? Array(cpus.prefix(Int(count))) : []
     }
 }
